@@ -1,0 +1,82 @@
+"""Append-only, hash-chained audit events, one chain per organisation.
+
+Personal data (names, e-mail addresses, free text about a person) is kept in
+`AuditPersonalData`, outside what the hash covers, so it can be erased without
+breaking the chain.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditVerb(models.TextChoices):
+    CREATED = "created", _("created")
+    UPDATED = "updated", _("updated")
+    MOVED = "moved", _("moved")
+    DEACTIVATED = "deactivated", _("deactivated")
+    REACTIVATED = "reactivated", _("reactivated")
+    ENDED = "ended", _("ended")
+    IMPORTED = "imported", _("imported")
+    INVITED = "invited", _("invited")
+    INVITATION_REVOKED = "invitation_revoked", _("invitation revoked")
+    JOINED = "joined", _("joined")
+    MEMBERSHIP_CHANGED = "membership_changed", _("membership changed")
+    MEMBERSHIP_ENDED = "membership_ended", _("membership ended")
+    SETTINGS_CHANGED = "settings_changed", _("settings changed")
+
+
+class AuditEvent(models.Model):
+    organisation = models.ForeignKey(
+        "accounts.Organisation",
+        on_delete=models.DO_NOTHING,
+        db_constraint=True,
+        related_name="audit_events",
+    )
+    sequence = models.PositiveBigIntegerField()
+    occurred_at = models.DateTimeField()
+    # A plain reference, not a cascading key: the trail outlives accounts.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+    )
+    verb = models.CharField(max_length=40, choices=AuditVerb.choices)
+    target_type = models.CharField(max_length=60)
+    target_id = models.CharField(max_length=64)
+    changes = models.JSONField(default=dict)
+    request_id = models.CharField(max_length=64, blank=True)
+    previous_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "sequence"], name="audit_sequence_unique_per_org"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "target_type", "target_id", "sequence"]),
+        ]
+        ordering = ["organisation_id", "sequence"]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.verb} {self.target_type}:{self.target_id}"
+
+
+class AuditPersonalData(models.Model):
+    """The redactable half of an event: labels and values that describe a person."""
+
+    event = models.OneToOneField(
+        AuditEvent, on_delete=models.DO_NOTHING, primary_key=True, related_name="personal"
+    )
+    actor_label = models.CharField(max_length=200, blank=True)
+    target_label = models.CharField(max_length=300, blank=True)
+    changes = models.JSONField(default=dict)
+    redacted_at = models.DateTimeField(null=True, blank=True)

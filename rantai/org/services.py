@@ -1,0 +1,696 @@
+"""The one write path for the organisation model. Every change is validated by the
+model's own rules, applied by compare-and-set and audited in the same transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from rantai.accounts.models import Membership, Organisation, Role, User
+from rantai.audit import services as audit
+from rantai.audit.models import AuditVerb
+from rantai.core.concurrency import compare_and_set
+from rantai.core.errors import ValidationFailed
+from rantai.org.models import Duty, Holding, Party, PartyKind, Person, Position
+
+M = TypeVar("M", bound=models.Model)
+
+
+# --- shared helpers ---------------------------------------------------------------
+
+
+def _full_clean(instance: models.Model, *, exclude: Iterable[str] = ()) -> None:
+    try:
+        instance.full_clean(exclude=list(exclude))
+    except ValidationError as error:
+        raise ValidationFailed(error.message_dict) from error
+
+
+def _field_values(instance: models.Model, names: Iterable[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in names:
+        field = instance._meta.get_field(name)
+        values[name] = getattr(instance, field.attname)
+    return values
+
+
+def _split_personal(instance: models.Model, changes: Mapping[str, Any]) -> tuple[dict, dict]:
+    personal_fields = getattr(type(instance), "PERSONAL_FIELDS", frozenset())
+    public = {k: v for k, v in changes.items() if k not in personal_fields}
+    personal = {k: v for k, v in changes.items() if k in personal_fields}
+    return public, personal
+
+
+def _create(instance: M, *, actor: User, organisation: Organisation, fields: Iterable[str]) -> M:
+    _full_clean(instance)
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as error:
+        raise ValidationFailed(_("This conflicts with an existing record.")) from error
+    created = {name: value for name, value in _field_values(instance, fields).items()}
+    public, personal = _split_personal(instance, created)
+    audit.record(
+        organisation,
+        actor=actor,
+        verb=AuditVerb.CREATED,
+        target=instance,
+        changes=public,
+        personal_changes=personal,
+    )
+    return instance
+
+
+def _update(
+    instance: M,
+    *,
+    actor: User,
+    organisation: Organisation,
+    expected_version: int | None,
+    changes: Mapping[str, Any],
+    allowed: Iterable[str],
+    verb: str = AuditVerb.UPDATED,
+) -> M:
+    allowed = set(allowed)
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationFailed(
+            {name: [_("This field cannot be changed here.")] for name in sorted(unknown)}
+        )
+    before = _field_values(instance, changes)
+    for name, value in changes.items():
+        setattr(instance, name, value)
+    _full_clean(instance)
+    after = _field_values(instance, changes)
+    changed = audit.diff(before, after)
+    if not changed:
+        if expected_version is not None and expected_version != instance.version:  # type: ignore[attr-defined]
+            from rantai.core.errors import Conflict
+
+            raise Conflict()
+        return instance
+    db_fields = {instance._meta.get_field(name).attname: after[name] for name in changes}
+    db_fields["updated_at"] = timezone.now()
+    try:
+        with transaction.atomic():
+            compare_and_set(instance, expected_version=expected_version, fields=db_fields)
+    except IntegrityError as error:
+        raise ValidationFailed(_("This conflicts with an existing record.")) from error
+    public, personal = _split_personal(instance, {k: v for k, v in changed.items()})
+    audit.record(
+        organisation,
+        actor=actor,
+        verb=verb,
+        target=instance,
+        changes=public,
+        personal_changes=personal,
+    )
+    return instance
+
+
+def _set_active(
+    instance: M, *, actor: User, organisation: Organisation, expected_version: int | None, active: bool
+) -> M:
+    if instance.is_active == active:  # type: ignore[attr-defined]
+        return instance
+    compare_and_set(
+        instance,
+        expected_version=expected_version,
+        fields={"is_active": active, "updated_at": timezone.now()},
+    )
+    audit.record(
+        organisation,
+        actor=actor,
+        verb=AuditVerb.REACTIVATED if active else AuditVerb.DEACTIVATED,
+        target=instance,
+        changes={"is_active": [not active, active]},
+    )
+    return instance
+
+
+def _same_org(organisation: Organisation, field: str, obj: models.Model | None) -> None:
+    if obj is not None and obj.organisation_id != organisation.pk:  # type: ignore[attr-defined]
+        raise ValidationFailed({field: [_("This belongs to another organisation.")]})
+
+
+# --- organisations ----------------------------------------------------------------
+
+
+@transaction.atomic
+def create_organisation(
+    name: str, *, slug: str, actor: User, time_zone: str | None = None
+) -> Organisation:
+    """Create an organisation; its creator becomes its first administrator."""
+    organisation = Organisation(name=name.strip(), slug=slug.strip().lower())
+    if time_zone:
+        organisation.time_zone = time_zone
+    _full_clean(organisation)
+    organisation.save()
+    membership = Membership.objects.create(user=actor, organisation=organisation, role=Role.ADMIN)
+    audit.record(
+        organisation,
+        actor=actor,
+        verb=AuditVerb.CREATED,
+        target=organisation,
+        changes={"name": organisation.name, "slug": organisation.slug,
+                 "time_zone": organisation.time_zone},
+    )
+    audit.record(
+        organisation,
+        actor=actor,
+        verb=AuditVerb.JOINED,
+        target=membership,
+        changes={"user": actor.pk, "role": Role.ADMIN},
+        target_label=actor.display_name,
+    )
+    return organisation
+
+
+@transaction.atomic
+def update_organisation(
+    organisation: Organisation, *, actor: User, expected_version: int | None, **changes: Any
+) -> Organisation:
+    return _update(
+        organisation,
+        actor=actor,
+        organisation=organisation,
+        expected_version=expected_version,
+        changes=changes,
+        allowed={"name", "time_zone", "requires_admin_two_factor"},
+        verb=AuditVerb.SETTINGS_CHANGED,
+    )
+
+
+# --- parties ----------------------------------------------------------------------
+
+
+def _check_parent(party: Party, parent: Party | None) -> None:
+    """No cycles: the new parent must not be the party or one of its descendants."""
+    seen: set[int] = set()
+    node = parent
+    while node is not None:
+        if node.pk == party.pk:
+            raise ValidationFailed(
+                {"parent": [_("A unit cannot be placed under itself or one of its own sub-units.")]}
+            )
+        if node.pk in seen:  # pre-existing corruption: refuse rather than loop
+            raise ValidationFailed({"parent": [_("The unit tree contains a cycle.")]})
+        seen.add(node.pk)
+        node = node.parent
+    if parent is not None and not parent.is_active:
+        raise ValidationFailed({"parent": [_("The parent unit is deactivated.")]})
+
+
+PARTY_FIELDS = ("kind", "name", "code", "parent", "description", "head_position")
+
+
+@transaction.atomic
+def create_party(
+    organisation: Organisation,
+    *,
+    actor: User,
+    kind: str,
+    name: str,
+    code: str,
+    parent: Party | None = None,
+    description: str = "",
+    head_position: Position | None = None,
+) -> Party:
+    _same_org(organisation, "parent", parent)
+    _same_org(organisation, "head_position", head_position)
+    party = Party(
+        organisation=organisation,
+        kind=kind,
+        name=name.strip(),
+        code=code.strip(),
+        parent=parent,
+        description=description,
+        head_position=head_position,
+    )
+    if parent is not None:
+        _check_parent(party, parent)
+    return _create(party, actor=actor, organisation=organisation, fields=PARTY_FIELDS)
+
+
+@transaction.atomic
+def update_party(
+    party: Party, *, actor: User, expected_version: int | None, **changes: Any
+) -> Party:
+    """Edit a party's name, code, description or head position (not its place)."""
+    head = changes.get("head_position")
+    _same_org(party.organisation, "head_position", head)
+    if head is not None and head.party_id != party.pk:
+        raise ValidationFailed({"head_position": [_("The head position must belong to this party.")]})
+    return _update(
+        party,
+        actor=actor,
+        organisation=party.organisation,
+        expected_version=expected_version,
+        changes=changes,
+        allowed={"name", "code", "description", "head_position"},
+    )
+
+
+@transaction.atomic
+def move_party(
+    party: Party, *, actor: User, expected_version: int | None, parent: Party | None
+) -> Party:
+    """Place a unit under another unit (or at the top). Refuses cycles."""
+    organisation = Organisation.objects.select_for_update().get(pk=party.organisation_id)
+    _same_org(organisation, "parent", parent)
+    if parent is not None:
+        parent = Party.objects.get(pk=parent.pk)  # fresh, so the cycle check sees the truth
+    _check_parent(party, parent)
+    return _update(
+        party,
+        actor=actor,
+        organisation=organisation,
+        expected_version=expected_version,
+        changes={"parent": parent},
+        allowed={"parent"},
+        verb=AuditVerb.MOVED,
+    )
+
+
+@transaction.atomic
+def deactivate_party(party: Party, *, actor: User, expected_version: int | None) -> Party:
+    """Deactivate a party that no longer has active sub-units or positions."""
+    children = party.children.filter(is_active=True).count()
+    if children:
+        raise ValidationFailed(
+            _("Move or deactivate its %(count)d active sub-units first.") % {"count": children}
+        )
+    positions = party.positions.filter(is_active=True).count()
+    if positions:
+        raise ValidationFailed(
+            _("Move or deactivate its %(count)d active positions first.") % {"count": positions}
+        )
+    members = party.partner_memberships.filter(is_active=True).count()
+    if members:
+        raise ValidationFailed(
+            _("End the %(count)d active partner memberships bound to it first.") % {"count": members}
+        )
+    return _set_active(
+        party, actor=actor, organisation=party.organisation,
+        expected_version=expected_version, active=False,
+    )
+
+
+@transaction.atomic
+def reactivate_party(party: Party, *, actor: User, expected_version: int | None) -> Party:
+    if party.parent is not None and not party.parent.is_active:
+        raise ValidationFailed({"parent": [_("Reactivate the parent unit first.")]})
+    return _set_active(
+        party, actor=actor, organisation=party.organisation,
+        expected_version=expected_version, active=True,
+    )
+
+
+# --- positions --------------------------------------------------------------------
+
+
+def _check_superior(position: Position, superior: Position | None) -> None:
+    """No cycles in the superior line."""
+    seen: set[int] = set()
+    node = superior
+    while node is not None:
+        if position.pk is not None and node.pk == position.pk:
+            raise ValidationFailed(
+                {"superior": [_("This would make the position its own superior (a cycle in the superior line).")]}
+            )
+        if node.pk in seen:
+            raise ValidationFailed({"superior": [_("The superior line contains a cycle.")]})
+        seen.add(node.pk)
+        node = node.superior
+    if superior is not None and not superior.is_active:
+        raise ValidationFailed({"superior": [_("The superior position is deactivated.")]})
+
+
+POSITION_FIELDS = ("party", "title", "code", "superior", "job_summary", "max_holders")
+
+
+@transaction.atomic
+def create_position(
+    organisation: Organisation,
+    *,
+    actor: User,
+    party: Party,
+    title: str,
+    code: str,
+    superior: Position | None = None,
+    job_summary: str = "",
+    max_holders: int = 1,
+) -> Position:
+    _same_org(organisation, "party", party)
+    _same_org(organisation, "superior", superior)
+    if not party.is_active:
+        raise ValidationFailed({"party": [_("The party is deactivated.")]})
+    position = Position(
+        organisation=organisation,
+        party=party,
+        title=title.strip(),
+        code=code.strip(),
+        superior=superior,
+        job_summary=job_summary,
+        max_holders=max_holders,
+    )
+    _check_superior(position, superior)
+    return _create(position, actor=actor, organisation=organisation, fields=POSITION_FIELDS)
+
+
+@transaction.atomic
+def update_position(
+    position: Position, *, actor: User, expected_version: int | None, **changes: Any
+) -> Position:
+    """Edit title, code, job description or the number of holders allowed."""
+    if "max_holders" in changes:
+        current = (
+            position.holdings.current().filter(is_acting=False).count()
+        )
+        if changes["max_holders"] is not None and changes["max_holders"] < current:
+            raise ValidationFailed(
+                {"max_holders": [
+                    _("The position has %(count)d current holders; end some holdings first.")
+                    % {"count": current}
+                ]}
+            )
+    return _update(
+        position,
+        actor=actor,
+        organisation=position.organisation,
+        expected_version=expected_version,
+        changes=changes,
+        allowed={"title", "code", "job_summary", "max_holders"},
+    )
+
+
+@transaction.atomic
+def move_position(
+    position: Position,
+    *,
+    actor: User,
+    expected_version: int | None,
+    party: Party | None = None,
+    superior: Position | None = None,
+) -> Position:
+    """Change a position's party and/or superior. Refuses cycles in the superior line."""
+    organisation = Organisation.objects.select_for_update().get(pk=position.organisation_id)
+    target_party = party or position.party
+    _same_org(organisation, "party", target_party)
+    _same_org(organisation, "superior", superior)
+    if not target_party.is_active:
+        raise ValidationFailed({"party": [_("The party is deactivated.")]})
+    if superior is not None:
+        superior = Position.objects.get(pk=superior.pk)
+    _check_superior(position, superior)
+    return _update(
+        position,
+        actor=actor,
+        organisation=organisation,
+        expected_version=expected_version,
+        changes={"party": target_party, "superior": superior},
+        allowed={"party", "superior"},
+        verb=AuditVerb.MOVED,
+    )
+
+
+@transaction.atomic
+def deactivate_position(position: Position, *, actor: User, expected_version: int | None) -> Position:
+    holders = position.holdings.current().count()
+    if holders:
+        raise ValidationFailed(
+            _("End its %(count)d current holdings first.") % {"count": holders}
+        )
+    subordinates = position.subordinates.filter(is_active=True).count()
+    if subordinates:
+        raise ValidationFailed(
+            _("Give its %(count)d subordinate positions another superior first.")
+            % {"count": subordinates}
+        )
+    if Party.objects.filter(head_position=position, is_active=True).exists():
+        raise ValidationFailed(_("It heads an active party; choose another head position first."))
+    return _set_active(
+        position, actor=actor, organisation=position.organisation,
+        expected_version=expected_version, active=False,
+    )
+
+
+@transaction.atomic
+def reactivate_position(position: Position, *, actor: User, expected_version: int | None) -> Position:
+    if not position.party.is_active:
+        raise ValidationFailed({"party": [_("Reactivate its party first.")]})
+    return _set_active(
+        position, actor=actor, organisation=position.organisation,
+        expected_version=expected_version, active=True,
+    )
+
+
+# --- duties -----------------------------------------------------------------------
+
+DUTY_FIELDS = ("position", "title", "output_unit", "description", "sort_order")
+
+
+@transaction.atomic
+def create_duty(
+    position: Position,
+    *,
+    actor: User,
+    title: str,
+    output_unit: str,
+    description: str = "",
+    sort_order: int | None = None,
+) -> Duty:
+    if not position.is_active:
+        raise ValidationFailed({"position": [_("The position is deactivated.")]})
+    if sort_order is None:
+        last = position.duties.aggregate(models.Max("sort_order"))["sort_order__max"]
+        sort_order = (last or 0) + 10
+    duty = Duty(
+        organisation=position.organisation,
+        position=position,
+        title=title.strip(),
+        output_unit=output_unit.strip(),
+        description=description,
+        sort_order=sort_order,
+    )
+    return _create(duty, actor=actor, organisation=position.organisation, fields=DUTY_FIELDS)
+
+
+@transaction.atomic
+def update_duty(duty: Duty, *, actor: User, expected_version: int | None, **changes: Any) -> Duty:
+    return _update(
+        duty,
+        actor=actor,
+        organisation=duty.organisation,
+        expected_version=expected_version,
+        changes=changes,
+        allowed={"title", "output_unit", "description", "sort_order"},
+    )
+
+
+@transaction.atomic
+def deactivate_duty(duty: Duty, *, actor: User, expected_version: int | None) -> Duty:
+    return _set_active(
+        duty, actor=actor, organisation=duty.organisation,
+        expected_version=expected_version, active=False,
+    )
+
+
+@transaction.atomic
+def reactivate_duty(duty: Duty, *, actor: User, expected_version: int | None) -> Duty:
+    return _set_active(
+        duty, actor=actor, organisation=duty.organisation,
+        expected_version=expected_version, active=True,
+    )
+
+
+# --- people -----------------------------------------------------------------------
+
+PERSON_FIELDS = ("full_name", "email", "employee_number", "party", "user")
+
+
+@transaction.atomic
+def create_person(
+    organisation: Organisation,
+    *,
+    actor: User,
+    full_name: str,
+    email: str = "",
+    employee_number: str = "",
+    party: Party | None = None,
+    user: User | None = None,
+) -> Person:
+    _same_org(organisation, "party", party)
+    person = Person(
+        organisation=organisation,
+        full_name=full_name.strip(),
+        email=email.strip().lower(),
+        employee_number=employee_number.strip(),
+        party=party,
+        user=user,
+    )
+    return _create(person, actor=actor, organisation=organisation, fields=PERSON_FIELDS)
+
+
+@transaction.atomic
+def update_person(person: Person, *, actor: User, expected_version: int | None, **changes: Any) -> Person:
+    if "party" in changes:
+        _same_org(person.organisation, "party", changes["party"])
+    if "email" in changes and changes["email"]:
+        changes["email"] = changes["email"].strip().lower()
+    return _update(
+        person,
+        actor=actor,
+        organisation=person.organisation,
+        expected_version=expected_version,
+        changes=changes,
+        allowed={"full_name", "email", "employee_number", "party", "user"},
+    )
+
+
+@transaction.atomic
+def deactivate_person(person: Person, *, actor: User, expected_version: int | None) -> Person:
+    holdings = person.holdings.current().count()
+    if holdings:
+        raise ValidationFailed(
+            _("End this person's %(count)d current holdings first.") % {"count": holdings}
+        )
+    return _set_active(
+        person, actor=actor, organisation=person.organisation,
+        expected_version=expected_version, active=False,
+    )
+
+
+@transaction.atomic
+def reactivate_person(person: Person, *, actor: User, expected_version: int | None) -> Person:
+    return _set_active(
+        person, actor=actor, organisation=person.organisation,
+        expected_version=expected_version, active=True,
+    )
+
+
+# --- holders ----------------------------------------------------------------------
+
+
+def _check_holding(
+    position: Position,
+    person: Person,
+    start_date: dt.date,
+    end_date: dt.date | None,
+    is_acting: bool,
+    *,
+    exclude_id: int | None = None,
+) -> None:
+    errors: dict[str, list[str]] = {}
+    if end_date is not None and end_date < start_date:
+        errors["end_date"] = [_("The end date must not be before the start date.")]
+        raise ValidationFailed(errors)
+    if not position.is_active:
+        errors["position"] = [_("The position is deactivated.")]
+    if not person.is_active:
+        errors["person"] = [_("The person is deactivated.")]
+    if errors:
+        raise ValidationFailed(errors)
+    overlapping = Holding.objects.filter(position=position, start_date__lte=end_date or dt.date.max).filter(
+        Q(end_date__isnull=True) | Q(end_date__gte=start_date)
+    )
+    if exclude_id is not None:
+        overlapping = overlapping.exclude(pk=exclude_id)
+    if overlapping.filter(person=person).exists():
+        raise ValidationFailed(
+            {"person": [_("This person already holds the position in that period.")]}
+        )
+    if not is_acting:
+        definitive = list(overlapping.filter(is_acting=False).select_related("person"))
+        if len(definitive) >= position.max_holders:
+            if position.max_holders == 1:
+                message = _(
+                    "The position already has a holder in that period (%(name)s). End that "
+                    "holding first, or appoint an acting holder (Plt)."
+                ) % {"name": definitive[0].person.full_name}
+            else:
+                message = _(
+                    "The position allows %(max)d holders and already has %(count)d in that period."
+                ) % {"max": position.max_holders, "count": len(definitive)}
+            raise ValidationFailed({"person": [message]})
+
+
+HOLDING_FIELDS = ("position", "person", "start_date", "end_date", "is_acting")
+
+
+@transaction.atomic
+def assign_holder(
+    position: Position,
+    *,
+    actor: User,
+    person: Person,
+    start_date: dt.date,
+    end_date: dt.date | None = None,
+    is_acting: bool = False,
+) -> Holding:
+    """Appoint a person to a position (definitive or acting, Plt)."""
+    _same_org(position.organisation, "person", person)
+    # Serialise appointments to one position so the capacity check cannot race.
+    position = Position.objects.select_for_update().get(pk=position.pk)
+    _check_holding(position, person, start_date, end_date, is_acting)
+    holding = Holding(
+        organisation=position.organisation,
+        position=position,
+        person=person,
+        start_date=start_date,
+        end_date=end_date,
+        is_acting=is_acting,
+    )
+    return _create(
+        holding, actor=actor, organisation=position.organisation, fields=HOLDING_FIELDS
+    )
+
+
+@transaction.atomic
+def update_holding(
+    holding: Holding,
+    *,
+    actor: User,
+    expected_version: int | None,
+    start_date: dt.date | None = None,
+    end_date: dt.date | None | object = ...,
+    is_acting: bool | None = None,
+) -> Holding:
+    position = Position.objects.select_for_update().get(pk=holding.position_id)
+    new_start = start_date or holding.start_date
+    new_end = holding.end_date if end_date is ... else end_date
+    new_acting = holding.is_acting if is_acting is None else is_acting
+    _check_holding(position, holding.person, new_start, new_end, new_acting, exclude_id=holding.pk)  # type: ignore[arg-type]
+    return _update(
+        holding,
+        actor=actor,
+        organisation=holding.organisation,
+        expected_version=expected_version,
+        changes={"start_date": new_start, "end_date": new_end, "is_acting": new_acting},
+        allowed={"start_date", "end_date", "is_acting"},
+    )
+
+
+@transaction.atomic
+def end_holding(
+    holding: Holding, *, actor: User, expected_version: int | None, end_date: dt.date
+) -> Holding:
+    """End a holding on a date (the person no longer holds the position after it)."""
+    if end_date < holding.start_date:
+        raise ValidationFailed({"end_date": [_("The end date must not be before the start date.")]})
+    return _update(
+        holding,
+        actor=actor,
+        organisation=holding.organisation,
+        expected_version=expected_version,
+        changes={"end_date": end_date},
+        allowed={"end_date"},
+        verb=AuditVerb.ENDED,
+    )

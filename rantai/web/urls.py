@@ -1,0 +1,9 @@
+"""Web URLs. Organisation pages live under /o/<org-slug>/."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("rantai.web.urls_accounts")),
+    path("o/<slug:org>/", include("rantai.web.urls_org")),
+    path("o/<slug:org>/transfer/", include("rantai.web.urls_transfer")),
+]
