@@ -8,13 +8,13 @@ help: ## List the available targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## Create .venv with the locked dependencies (idempotent)
-	scripts/setup.sh
+	bash scripts/setup.sh
 
 run: ## Migrate, load the demo organisation and serve (honours PORT)
-	scripts/run.sh
+	bash scripts/run.sh
 
 test: ## Run every check and the test suite (SQLite, then PostgreSQL if available)
-	scripts/test.sh
+	bash scripts/test.sh
 
 lint: setup ## ruff check, ruff format --check, import layers, mypy
 	$(BIN)/ruff check .

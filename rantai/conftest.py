@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from rantai.accounts.models import Organisation
+from rantai.audit.models import AuditEvent
 from rantai.testing import SmallOrg, small_org
 
 
@@ -15,3 +19,46 @@ def acme(db) -> SmallOrg:  # type: ignore[no-untyped-def]
 def other_org(db) -> SmallOrg:  # type: ignore[no-untyped-def]
     """A second, unrelated organisation (for isolation tests)."""
     return small_org("globex", prefix="g-")
+
+
+class AuditTrail:
+    """The events appended to one organisation's chain since the trail was started."""
+
+    def __init__(self, organisation: Organisation) -> None:
+        self.organisation = organisation
+        self.start = self._head()
+
+    def _head(self) -> int:
+        return (
+            AuditEvent.objects.filter(organisation=self.organisation)
+            .order_by("-sequence")
+            .values_list("sequence", flat=True)
+            .first()
+            or 0
+        )
+
+    def new_events(self) -> list[AuditEvent]:
+        return list(
+            AuditEvent.objects.filter(
+                organisation=self.organisation, sequence__gt=self.start
+            )
+            .select_related("personal")
+            .order_by("sequence")
+        )
+
+    def only_new_event(self) -> AuditEvent:
+        """The single event written since the start (fails if there are more or none)."""
+        events = self.new_events()
+        assert len(events) == 1, [str(event) for event in events]
+        return events[0]
+
+    def assert_nothing_new(self) -> None:
+        assert self.new_events() == []
+        self.organisation.refresh_from_db(fields=["audit_sequence"])
+        assert self.organisation.audit_sequence == self.start
+
+
+@pytest.fixture
+def audit_trail(db) -> Callable[[Organisation], AuditTrail]:  # type: ignore[no-untyped-def]
+    """Start watching an organisation's audit chain: `trail = audit_trail(org)`."""
+    return AuditTrail

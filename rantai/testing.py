@@ -11,7 +11,7 @@ from rantai.org import membership
 from rantai.org import services as org
 from rantai.org.models import Party, PartyKind, Person, Position
 
-PASSWORD = "correct-horse-battery-9"
+PASSWORD = "correct-horse-battery-9"  # noqa: S105 - test accounts only
 
 
 def make_user(username: str, *, language: str = "en") -> User:
@@ -51,41 +51,79 @@ def small_org(slug: str = "acme", *, prefix: str = "") -> SmallOrg:
     member = make_user(f"{prefix}member")
     auditor = make_user(f"{prefix}auditor")
     partner = make_user(f"{prefix}partner")
-    organisation = org.create_organisation(f"{slug.title()} Ltd", slug=slug, actor=admin)
+    organisation = org.create_organisation(
+        f"{slug.title()} Ltd", slug=slug, actor=admin
+    )
     head_office = org.create_party(
-        organisation, actor=admin, kind=PartyKind.INTERNAL_UNIT, name="Head office", code="HO"
+        organisation,
+        actor=admin,
+        kind=PartyKind.INTERNAL_UNIT,
+        name="Head office",
+        code="HO",
     )
     export = org.create_party(
-        organisation, actor=admin, kind=PartyKind.INTERNAL_UNIT, name="Export", code="EXP",
+        organisation,
+        actor=admin,
+        kind=PartyKind.INTERNAL_UNIT,
+        name="Export",
+        code="EXP",
         parent=head_office,
     )
     warehouse = org.create_party(
-        organisation, actor=admin, kind=PartyKind.INTERNAL_UNIT, name="Warehouse", code="WH",
+        organisation,
+        actor=admin,
+        kind=PartyKind.INTERNAL_UNIT,
+        name="Warehouse",
+        code="WH",
         parent=head_office,
     )
     forwarder = org.create_party(
-        organisation, actor=admin, kind=PartyKind.EXTERNAL_PARTNER, name="Fast Forwarding",
+        organisation,
+        actor=admin,
+        kind=PartyKind.EXTERNAL_PARTNER,
+        name="Fast Forwarding",
         code="FWD",
     )
     director = org.create_position(
         organisation, actor=admin, party=head_office, title="Director", code="DIR"
     )
     export_head = org.create_position(
-        organisation, actor=admin, party=export, title="Head of export", code="EXP-HEAD",
+        organisation,
+        actor=admin,
+        party=export,
+        title="Head of export",
+        code="EXP-HEAD",
         superior=director,
     )
     export_staff = org.create_position(
-        organisation, actor=admin, party=export, title="Export clerk", code="EXP-CLERK",
-        superior=export_head, max_holders=2,
+        organisation,
+        actor=admin,
+        party=export,
+        title="Export clerk",
+        code="EXP-CLERK",
+        superior=export_head,
+        max_holders=2,
     )
     forwarder_ops = org.create_position(
-        organisation, actor=admin, party=forwarder, title="Forwarder operations", code="FWD-OPS"
+        organisation,
+        actor=admin,
+        party=forwarder,
+        title="Forwarder operations",
+        code="FWD-OPS",
     )
-    org.create_duty(export_head, actor=admin, title="Price shipping", output_unit="quotation")
-    rina = org.create_person(organisation, actor=admin, full_name="Rina Kusuma", user=member)
+    org.create_duty(
+        export_head, actor=admin, title="Price shipping", output_unit="quotation"
+    )
+    rina = org.create_person(
+        organisation, actor=admin, full_name="Rina Kusuma", user=member
+    )
     budi = org.create_person(organisation, actor=admin, full_name="Budi Santoso")
     joko = org.create_person(
-        organisation, actor=admin, full_name="Joko Susilo", party=forwarder, user=partner
+        organisation,
+        actor=admin,
+        full_name="Joko Susilo",
+        party=forwarder,
+        user=partner,
     )
     start = dt.date(2026, 1, 1)
     org.assign_holder(export_head, actor=admin, person=rina, start_date=start)
@@ -97,6 +135,20 @@ def small_org(slug: str = "acme", *, prefix: str = "") -> SmallOrg:
         organisation, actor=admin, user=partner, role=Role.PARTNER, party=forwarder
     )
     return SmallOrg(
-        organisation, admin, member, auditor, partner, head_office, export, warehouse,
-        forwarder, director, export_head, export_staff, forwarder_ops, rina, budi, joko,
+        organisation,
+        admin,
+        member,
+        auditor,
+        partner,
+        head_office,
+        export,
+        warehouse,
+        forwarder,
+        director,
+        export_head,
+        export_staff,
+        forwarder_ops,
+        rina,
+        budi,
+        joko,
     )

@@ -51,7 +51,8 @@ start_pg() {
         sort -V | tail -n 1)
     [[ -n "$version" ]] || return 1
     echo "Starting PostgreSQL $version (cluster main)"
-    pg_ctlcluster --skip-systemctl-redirect "$version" main start || return 1
+    # A cluster that is already starting makes this fail; the wait below decides.
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
     for _ in $(seq 1 30); do
         pg_ready && return 0
         sleep 1

@@ -74,7 +74,9 @@ def access_for(user: User | None, organisation_slug: str) -> Access:
     )
     if membership is None:
         raise NotFound()
-    return Access(organisation=membership.organisation, user=user, membership=membership)
+    return Access(
+        organisation=membership.organisation, user=user, membership=membership
+    )
 
 
 def organisations_of(user: User) -> list[Membership]:

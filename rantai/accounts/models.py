@@ -48,7 +48,9 @@ slug_validator = RegexValidator(
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError(_("“%(zone)s” is not a known time zone."), params={"zone": value})
+        raise ValidationError(
+            _("“%(zone)s” is not a known time zone."), params={"zone": value}
+        )
 
 
 class Organisation(Versioned):
@@ -114,7 +116,9 @@ class Membership(Versioned):
                 fields=["user", "organisation"],
                 condition=Q(is_active=True),
                 name="one_active_membership_per_user_and_organisation",
-                violation_error_message=_("This user is already a member of the organisation."),
+                violation_error_message=_(
+                    "This user is already a member of the organisation."
+                ),
             ),
             models.CheckConstraint(
                 condition=(Q(role="partner") & Q(party__isnull=False))

@@ -11,9 +11,16 @@ from rantai.core.errors import ValidationFailed
 
 @transaction.atomic
 def create_user(
-    *, username: str, email: str, password: str | None, full_name: str = "", language: str = "en"
+    *,
+    username: str,
+    email: str,
+    password: str | None,
+    full_name: str = "",
+    language: str = "en",
 ) -> User:
-    user = User(username=username.strip(), email=email.strip().lower(), full_name=full_name)
+    user = User(
+        username=username.strip(), email=email.strip().lower(), full_name=full_name
+    )
     user.language = language
     if password:
         user.set_password(password)

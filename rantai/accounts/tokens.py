@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from rantai.accounts.models import ApiToken, User
 from rantai.core.errors import NotFound, ValidationFailed
 
-TOKEN_PREFIX = "rnt_"
+TOKEN_PREFIX = "rnt_"  # noqa: S105 - a public prefix, not a secret
 
 
 def digest_of(raw: str) -> str:
@@ -26,7 +26,9 @@ def create_token(user: User, *, name: str) -> tuple[ApiToken, str]:
     if not name:
         raise ValidationFailed({"name": [_("Give the token a name.")]})
     if len(name) > 100:
-        raise ValidationFailed({"name": [_("The name may have at most 100 characters.")]})
+        raise ValidationFailed(
+            {"name": [_("The name may have at most 100 characters.")]}
+        )
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user, name=name, prefix=raw[: len(TOKEN_PREFIX) + 6], digest=digest_of(raw)

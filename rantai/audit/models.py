@@ -58,11 +58,14 @@ class AuditEvent(models.Model):
         verbose_name_plural = _("audit events")
         constraints = [
             models.UniqueConstraint(
-                fields=["organisation", "sequence"], name="audit_sequence_unique_per_org"
+                fields=["organisation", "sequence"],
+                name="audit_sequence_unique_per_org",
             )
         ]
         indexes = [
-            models.Index(fields=["organisation", "target_type", "target_id", "sequence"]),
+            models.Index(
+                fields=["organisation", "target_type", "target_id", "sequence"]
+            ),
         ]
         ordering = ["organisation_id", "sequence"]
 
@@ -74,9 +77,15 @@ class AuditPersonalData(models.Model):
     """The redactable half of an event: labels and values that describe a person."""
 
     event = models.OneToOneField(
-        AuditEvent, on_delete=models.DO_NOTHING, primary_key=True, related_name="personal"
+        AuditEvent,
+        on_delete=models.DO_NOTHING,
+        primary_key=True,
+        related_name="personal",
     )
     actor_label = models.CharField(max_length=200, blank=True)
     target_label = models.CharField(max_length=300, blank=True)
     changes = models.JSONField(default=dict)
     redacted_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"personal data of event {self.event_id}"

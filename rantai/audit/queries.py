@@ -16,7 +16,9 @@ def events_of(organisation: Organisation) -> QuerySet[AuditEvent]:
     )
 
 
-def history_of(organisation: Organisation, target: models.Model) -> QuerySet[AuditEvent]:
+def history_of(
+    organisation: Organisation, target: models.Model
+) -> QuerySet[AuditEvent]:
     """Every event about one object, newest first."""
     return events_of(organisation).filter(
         target_type=target_type_of(target), target_id=str(target.pk)

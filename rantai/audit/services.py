@@ -35,7 +35,11 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, str):
         return value.replace("\x00", "")
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat() if timezone.is_aware(value) else value.isoformat()
+        return (
+            value.astimezone(dt.UTC).isoformat()
+            if timezone.is_aware(value)
+            else value.isoformat()
+        )
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal | float):
@@ -79,7 +83,11 @@ def canonical_bytes(event: AuditEvent) -> bytes:
         "previous_hash": event.previous_hash,
     }
     return json.dumps(
-        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        payload,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
     ).encode()
 
 
@@ -149,7 +157,9 @@ def record_many(
     for entry, event in zip(entries, events, strict=True):
         # PostgreSQL and SQLite (3.35+) both return primary keys from bulk_create.
         assert event.pk is not None
-        label = entry.target_label if entry.target_label is not None else str(entry.target)
+        label = (
+            entry.target_label if entry.target_label is not None else str(entry.target)
+        )
         personal_rows.append(
             AuditPersonalData(
                 event_id=event.pk,
@@ -199,11 +209,12 @@ class Verification:
         }
 
 
-def verify(organisation: Organisation, *, checkpoint: str | None = None) -> Verification:
+def verify(
+    organisation: Organisation, *, checkpoint: str | None = None
+) -> Verification:
     """Recompute the chain; compare with the stored head and an optional checkpoint."""
     organisation.refresh_from_db(fields=["audit_sequence", "audit_head_hash"])
     head_sequence = organisation.audit_sequence
-    expected_sequence = 0
     previous = GENESIS_HASH
     checked = 0
     seen_hashes: dict[int, str] = {}
@@ -219,18 +230,20 @@ def verify(organisation: Organisation, *, checkpoint: str | None = None) -> Veri
         .order_by("sequence")
         .iterator(chunk_size=2000)
     )
-    for event in events:
-        expected_sequence += 1
+    for expected_sequence, event in enumerate(events, start=1):
         if event.sequence != expected_sequence:
             return broken(
                 expected_sequence,
-                _("Event #%(expected)d is missing (the next stored event is #%(found)d).")
+                _(
+                    "Event #%(expected)d is missing (the next stored event is #%(found)d)."
+                )
                 % {"expected": expected_sequence, "found": event.sequence},
             )
         if event.previous_hash != previous:
             return broken(
                 event.sequence,
-                _("Event #%(n)d does not link to the event before it.") % {"n": event.sequence},
+                _("Event #%(n)d does not link to the event before it.")
+                % {"n": event.sequence},
             )
         if compute_hash(event) != event.hash:
             return broken(
@@ -243,7 +256,9 @@ def verify(organisation: Organisation, *, checkpoint: str | None = None) -> Veri
         if checkpoint_data and event.sequence == checkpoint_data["sequence"]:
             seen_hashes[event.sequence] = event.hash
 
-    if checked != head_sequence or previous != (organisation.audit_head_hash or GENESIS_HASH):
+    if checked != head_sequence or previous != (
+        organisation.audit_head_hash or GENESIS_HASH
+    ):
         return broken(
             checked + 1 if checked < head_sequence else checked,
             _(
@@ -292,7 +307,11 @@ def _read_checkpoint(organisation: Organisation, text: str) -> dict[str, Any]:
         data = signing.loads(document["signature"], salt=CHECKPOINT_SALT)
     except (ValueError, KeyError, TypeError, signing.BadSignature) as error:
         raise ValidationFailed(
-            {"checkpoint": [_("The checkpoint is not valid or its signature does not match.")]}
+            {
+                "checkpoint": [
+                    _("The checkpoint is not valid or its signature does not match.")
+                ]
+            }
         ) from error
     if data.get("organisation_id") != organisation.pk:
         raise ValidationFailed(

@@ -15,7 +15,9 @@ class DomainError(Exception):
     code = "refused"
 
     def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
-        self.message = str(message) if message is not None else str(self.default_message)
+        self.message = (
+            str(message) if message is not None else str(self.default_message)
+        )
         if code:
             self.code = code
         super().__init__(self.message)

@@ -11,8 +11,12 @@ class Versioned(models.Model):
     """A row updated only by compare-and-set on `version`."""
 
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
-    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(_("updated"), default=timezone.now, editable=False)
+    created_at = models.DateTimeField(
+        _("created"), default=timezone.now, editable=False
+    )
+    updated_at = models.DateTimeField(
+        _("updated"), default=timezone.now, editable=False
+    )
 
     class Meta:
         abstract = True

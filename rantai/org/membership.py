@@ -35,18 +35,29 @@ def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _check_role_and_party(organisation: Organisation, role: str, party: Party | None) -> None:
+def _check_role_and_party(
+    organisation: Organisation, role: str, party: Party | None
+) -> None:
     if role not in Role.values:
         raise ValidationFailed({"role": [_("Choose a valid role.")]})
     if role == Role.PARTNER:
         if party is None:
-            raise ValidationFailed({"party": [_("A partner must be bound to an external partner party.")]})
-        if party.organisation_id != organisation.pk or party.kind != PartyKind.EXTERNAL_PARTNER:
-            raise ValidationFailed({"party": [_("Choose an external partner of this organisation.")]})
+            raise ValidationFailed(
+                {"party": [_("A partner must be bound to an external partner party.")]}
+            )
+        if (
+            party.organisation_id != organisation.pk
+            or party.kind != PartyKind.EXTERNAL_PARTNER
+        ):
+            raise ValidationFailed(
+                {"party": [_("Choose an external partner of this organisation.")]}
+            )
         if not party.is_active:
             raise ValidationFailed({"party": [_("The party is deactivated.")]})
     elif party is not None:
-        raise ValidationFailed({"party": [_("Only partner memberships are bound to a party.")]})
+        raise ValidationFailed(
+            {"party": [_("Only partner memberships are bound to a party.")]}
+        )
 
 
 @transaction.atomic
@@ -64,12 +75,16 @@ def invite(
     try:
         validate_email(email)
     except ValidationError as error:
-        raise ValidationFailed({"email": [_("Enter a valid e-mail address.")]}) from error
+        raise ValidationFailed(
+            {"email": [_("Enter a valid e-mail address.")]}
+        ) from error
     _check_role_and_party(organisation, role, party)
     if Membership.objects.filter(
         organisation=organisation, user__email__iexact=email, is_active=True
     ).exists():
-        raise ValidationFailed({"email": [_("Someone with this e-mail address is already a member.")]})
+        raise ValidationFailed(
+            {"email": [_("Someone with this e-mail address is already a member.")]}
+        )
     raw = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         organisation=organisation,
@@ -80,15 +95,23 @@ def invite(
         invited_by=actor,
         expires_at=timezone.now() + dt.timedelta(days=INVITATION_DAYS),
     )
-    link = settings.RANTAI_BASE_URL.rstrip("/") + reverse("accept-invitation", args=[raw])
+    link = settings.RANTAI_BASE_URL.rstrip("/") + reverse(
+        "accept-invitation", args=[raw]
+    )
     with translation.override(language or actor.language or "en"):
         subject = _("You are invited to %(organisation)s on Rantai") % {
             "organisation": organisation.name
         }
         body = render_to_string(
             "accounts/email/invitation.txt",
-            {"organisation": organisation, "inviter": actor, "link": link,
-             "role": Role(role).label, "party": party, "days": INVITATION_DAYS},
+            {
+                "organisation": organisation,
+                "inviter": actor,
+                "link": link,
+                "role": Role(role).label,
+                "party": party,
+                "days": INVITATION_DAYS,
+            },
         )
     outbox.enqueue_email(recipient=email, subject=subject, body=body)
     audit.record(
@@ -110,7 +133,9 @@ def open_invitation(raw: str) -> Invitation:
         .first()
     )
     if invitation is None or not invitation.is_open:
-        raise NotFound(_("This invitation link is not valid any more. Ask for a new one."))
+        raise NotFound(
+            _("This invitation link is not valid any more. Ask for a new one.")
+        )
     return invitation
 
 
@@ -128,7 +153,9 @@ def accept_invitation(
     invitation = open_invitation(raw)
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if not invitation.is_open:
-        raise NotFound(_("This invitation link is not valid any more. Ask for a new one."))
+        raise NotFound(
+            _("This invitation link is not valid any more. Ask for a new one.")
+        )
     if user is None:
         errors: dict[str, list[str]] = {}
         username = username.strip()
@@ -137,8 +164,14 @@ def accept_invitation(
         elif User.objects.filter(username__iexact=username).exists():
             errors["username"] = [_("This user name is taken.")]
         if User.objects.filter(email__iexact=invitation.email).exists():
-            errors["__all__"] = [_("An account with this e-mail address exists: sign in first, then open the link again.")]
-        candidate = User(username=username, email=invitation.email, full_name=full_name.strip())
+            errors["__all__"] = [
+                _(
+                    "An account with this e-mail address exists: sign in first, then open the link again."
+                )
+            ]
+        candidate = User(
+            username=username, email=invitation.email, full_name=full_name.strip()
+        )
         try:
             validate_password(password, user=candidate)
         except ValidationError as error:
@@ -149,13 +182,16 @@ def accept_invitation(
         candidate.save()
         user = candidate
     elif user.email.lower() != invitation.email.lower():
-        raise ValidationFailed(
-            _("This invitation was sent to another e-mail address.")
-        )
-    if Membership.objects.filter(user=user, organisation=invitation.organisation, is_active=True).exists():
+        raise ValidationFailed(_("This invitation was sent to another e-mail address."))
+    if Membership.objects.filter(
+        user=user, organisation=invitation.organisation, is_active=True
+    ).exists():
         raise ValidationFailed(_("You are already a member of this organisation."))
     membership = Membership.objects.create(
-        user=user, organisation=invitation.organisation, role=invitation.role, party=invitation.party
+        user=user,
+        organisation=invitation.organisation,
+        role=invitation.role,
+        party=invitation.party,
     )
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at"])
@@ -164,8 +200,12 @@ def accept_invitation(
         actor=user,
         verb=AuditVerb.JOINED,
         target=membership,
-        changes={"user": user.pk, "role": membership.role, "party": membership.party_id,
-                 "invitation": invitation.pk},
+        changes={
+            "user": user.pk,
+            "role": membership.role,
+            "party": membership.party_id,
+            "invitation": invitation.pk,
+        },
         target_label=user.display_name,
     )
     return membership
@@ -191,11 +231,18 @@ def revoke_invitation(invitation: Invitation, *, actor: User) -> Invitation:
 
 @transaction.atomic
 def add_member(
-    organisation: Organisation, *, actor: User, user: User, role: str, party: Party | None = None
+    organisation: Organisation,
+    *,
+    actor: User,
+    user: User,
+    role: str,
+    party: Party | None = None,
 ) -> Membership:
     """Add an existing account directly (used by the demo loader and the CLI)."""
     _check_role_and_party(organisation, role, party)
-    if Membership.objects.filter(user=user, organisation=organisation, is_active=True).exists():
+    if Membership.objects.filter(
+        user=user, organisation=organisation, is_active=True
+    ).exists():
         raise ValidationFailed(_("This user is already a member of the organisation."))
     membership = Membership.objects.create(
         user=user, organisation=organisation, role=role, party=party
@@ -217,7 +264,9 @@ def _check_last_admin(membership: Membership) -> None:
             organisation_id=membership.organisation_id, role=Role.ADMIN, is_active=True
         ).exclude(pk=membership.pk)
         if not others.exists():
-            raise ValidationFailed(_("An organisation needs at least one administrator."))
+            raise ValidationFailed(
+                _("An organisation needs at least one administrator.")
+            )
 
 
 @transaction.atomic
@@ -229,7 +278,9 @@ def change_role(
     role: str,
     party: Party | None = None,
 ) -> Membership:
-    organisation = Organisation.objects.select_for_update().get(pk=membership.organisation_id)
+    organisation = Organisation.objects.select_for_update().get(
+        pk=membership.organisation_id
+    )
     _check_role_and_party(organisation, role, party)
     if role != Role.ADMIN:
         _check_last_admin(membership)
@@ -237,14 +288,20 @@ def change_role(
     compare_and_set(
         membership,
         expected_version=expected_version,
-        fields={"role": role, "party_id": party.pk if party else None, "updated_at": timezone.now()},
+        fields={
+            "role": role,
+            "party_id": party.pk if party else None,
+            "updated_at": timezone.now(),
+        },
     )
     audit.record(
         organisation,
         actor=actor,
         verb=AuditVerb.MEMBERSHIP_CHANGED,
         target=membership,
-        changes=audit.diff(before, {"role": role, "party": party.pk if party else None}),
+        changes=audit.diff(
+            before, {"role": role, "party": party.pk if party else None}
+        ),
         target_label=membership.user.display_name,
     )
     return membership
@@ -256,14 +313,20 @@ def end_membership(
 ) -> Membership:
     """End access at once: every request re-checks the membership, sessions and
     tokens alike, so nothing else needs to be revoked."""
-    organisation = Organisation.objects.select_for_update().get(pk=membership.organisation_id)
+    organisation = Organisation.objects.select_for_update().get(
+        pk=membership.organisation_id
+    )
     if not membership.is_active:
         return membership
     _check_last_admin(membership)
     compare_and_set(
         membership,
         expected_version=expected_version,
-        fields={"is_active": False, "ended_at": timezone.now(), "updated_at": timezone.now()},
+        fields={
+            "is_active": False,
+            "ended_at": timezone.now(),
+            "updated_at": timezone.now(),
+        },
     )
     audit.record(
         organisation,

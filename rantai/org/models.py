@@ -72,7 +72,9 @@ class Party(Versioned):
             models.CheckConstraint(
                 condition=Q(parent__isnull=True) | Q(kind="internal_unit"),
                 name="only_internal_units_nest",
-                violation_error_message=_("Only internal units can sit under a parent unit."),
+                violation_error_message=_(
+                    "Only internal units can sit under a parent unit."
+                ),
             ),
             models.CheckConstraint(
                 condition=~Q(parent=F("id")),
@@ -95,9 +97,16 @@ class Party(Versioned):
                     {"parent": _("Only internal units can sit under a parent unit.")}
                 )
             if self.parent is not None and self.parent.kind != PartyKind.INTERNAL_UNIT:
-                raise ValidationError({"parent": _("The parent must be an internal unit.")})
-            if self.parent is not None and self.parent.organisation_id != self.organisation_id:
-                raise ValidationError({"parent": _("The parent belongs to another organisation.")})
+                raise ValidationError(
+                    {"parent": _("The parent must be an internal unit.")}
+                )
+            if (
+                self.parent is not None
+                and self.parent.organisation_id != self.organisation_id
+            ):
+                raise ValidationError(
+                    {"parent": _("The parent belongs to another organisation.")}
+                )
 
 
 class PositionQuerySet(models.QuerySet["Position"]):
@@ -112,7 +121,10 @@ class Position(Versioned):
         "accounts.Organisation", on_delete=models.PROTECT, related_name="positions"
     )
     party = models.ForeignKey(
-        Party, verbose_name=_("party"), on_delete=models.PROTECT, related_name="positions"
+        Party,
+        verbose_name=_("party"),
+        on_delete=models.PROTECT,
+        related_name="positions",
     )
     title = models.CharField(_("title"), max_length=200)
     code = models.CharField(_("code"), max_length=30)
@@ -128,7 +140,9 @@ class Position(Versioned):
     max_holders = models.PositiveSmallIntegerField(
         _("number of holders allowed"),
         default=1,
-        help_text=_("1 for a single-holder position; acting holders (Plt) come on top."),
+        help_text=_(
+            "1 for a single-holder position; acting holders (Plt) come on top."
+        ),
     )
     is_active = models.BooleanField(_("active"), default=True)
 
@@ -169,7 +183,9 @@ class Position(Versioned):
             and self.organisation_id
             and self.party.organisation_id != self.organisation_id
         ):
-            raise ValidationError({"party": _("The party belongs to another organisation.")})
+            raise ValidationError(
+                {"party": _("The party belongs to another organisation.")}
+            )
         if (
             self.superior_id
             and self.superior is not None
@@ -187,7 +203,10 @@ class Duty(Versioned):
         "accounts.Organisation", on_delete=models.PROTECT, related_name="duties"
     )
     position = models.ForeignKey(
-        Position, verbose_name=_("position"), on_delete=models.PROTECT, related_name="duties"
+        Position,
+        verbose_name=_("position"),
+        on_delete=models.PROTECT,
+        related_name="duties",
     )
     title = models.CharField(_("duty"), max_length=300)
     output_unit = models.CharField(
@@ -246,13 +265,17 @@ class Person(Versioned):
                 fields=["organisation", "user"],
                 condition=Q(user__isnull=False),
                 name="one_person_per_user_per_org",
-                violation_error_message=_("This login is already linked to another person."),
+                violation_error_message=_(
+                    "This login is already linked to another person."
+                ),
             ),
             models.UniqueConstraint(
                 fields=["organisation", "employee_number"],
                 condition=~Q(employee_number=""),
                 name="employee_number_unique_per_org",
-                violation_error_message=_("Another person already has this employee number."),
+                violation_error_message=_(
+                    "Another person already has this employee number."
+                ),
             ),
         ]
 
@@ -277,10 +300,16 @@ class Holding(Versioned):
         "accounts.Organisation", on_delete=models.PROTECT, related_name="holdings"
     )
     position = models.ForeignKey(
-        Position, verbose_name=_("position"), on_delete=models.PROTECT, related_name="holdings"
+        Position,
+        verbose_name=_("position"),
+        on_delete=models.PROTECT,
+        related_name="holdings",
     )
     person = models.ForeignKey(
-        Person, verbose_name=_("person"), on_delete=models.PROTECT, related_name="holdings"
+        Person,
+        verbose_name=_("person"),
+        on_delete=models.PROTECT,
+        related_name="holdings",
     )
     start_date = models.DateField(_("from"))
     end_date = models.DateField(_("until"), null=True, blank=True)
@@ -300,7 +329,9 @@ class Holding(Versioned):
             models.CheckConstraint(
                 condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")),
                 name="holding_dates_in_order",
-                violation_error_message=_("The end date must not be before the start date."),
+                violation_error_message=_(
+                    "The end date must not be before the start date."
+                ),
             ),
         ]
 
@@ -309,4 +340,6 @@ class Holding(Versioned):
 
     def overlaps(self, start, end) -> bool:  # type: ignore[no-untyped-def]
         mine_end = self.end_date
-        return (end is None or self.start_date <= end) and (mine_end is None or start <= mine_end)
+        return (end is None or self.start_date <= end) and (
+            mine_end is None or start <= mine_end
+        )

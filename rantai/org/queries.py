@@ -15,13 +15,25 @@ from django.utils import timezone
 
 from rantai.accounts.access import Access
 from rantai.core.errors import NotFound
-from rantai.org.models import Duty, Holding, Party, PartyKind, Person, Position
+from rantai.org.models import (
+    Duty,
+    Holding,
+    HoldingQuerySet,
+    Party,
+    PartyKind,
+    Person,
+    Position,
+)
 
 
 def today_for(access: Access) -> dt.date:
     import zoneinfo
 
-    return timezone.now().astimezone(zoneinfo.ZoneInfo(access.organisation.time_zone)).date()
+    return (
+        timezone.now()
+        .astimezone(zoneinfo.ZoneInfo(access.organisation.time_zone))
+        .date()
+    )
 
 
 def parties(access: Access) -> QuerySet[Party]:
@@ -55,7 +67,7 @@ def people(access: Access) -> QuerySet[Person]:
     return qs
 
 
-def holdings(access: Access) -> QuerySet[Holding]:
+def holdings(access: Access) -> HoldingQuerySet:
     qs = Holding.objects.filter(organisation=access.organisation)
     if access.partner_party_id is not None:
         qs = qs.filter(position__party_id=access.partner_party_id)
@@ -130,7 +142,9 @@ def chart(access: Access, *, include_inactive: bool = False) -> Chart:
     all_positions = list(position_qs.order_by("title"))
     holding_qs = holdings(access).current(day)
     if not include_inactive:
-        holding_qs = holding_qs.filter(position__is_active=True, position__party__is_active=True)
+        holding_qs = holding_qs.filter(
+            position__is_active=True, position__party__is_active=True
+        )
     current = list(
         holding_qs.select_related("person").order_by("is_acting", "person__full_name")
     )
@@ -142,18 +156,12 @@ def chart(access: Access, *, include_inactive: bool = False) -> Chart:
         node = nodes.get(position.party_id)
         if node is not None:
             node.positions.append(
-                ChartPosition(position=position, holders=holders_by_position.get(position.pk, []))
+                ChartPosition(
+                    position=position, holders=holders_by_position.get(position.pk, [])
+                )
             )
     for node in nodes.values():
-        # the head position first, then by superior line, then by title
-        node.positions.sort(
-            key=lambda cp, head=node.party.head_position_id: (
-                cp.position.pk != head,
-                cp.position.superior_id is not None
-                and cp.position.superior.party_id == node.party.pk,  # type: ignore[union-attr]
-                cp.position.title,
-            )
-        )
+        node.positions.sort(key=_chart_order(node.party))
     roots: list[ChartUnit] = []
     partners: list[ChartUnit] = []
     for node in nodes.values():
@@ -180,6 +188,22 @@ def chart(access: Access, *, include_inactive: bool = False) -> Chart:
         vacancy_count=sum(cp.vacancies for cp in chart_positions),
         people_count=len({h.person_id for h in current}),
     )
+
+
+def _chart_order(party: Party):  # type: ignore[no-untyped-def]
+    """The head position first, then positions reporting outside the unit, then
+    positions reporting inside it; by title within each group."""
+
+    def key(chart_position: ChartPosition) -> tuple[bool, bool, str]:
+        position = chart_position.position
+        superior = position.superior
+        return (
+            position.pk != party.head_position_id,
+            superior is not None and superior.party_id == party.pk,
+            position.title,
+        )
+
+    return key
 
 
 def flatten(units: list[ChartUnit]) -> list[ChartUnit]:
@@ -209,23 +233,38 @@ class PositionDetail:
 
 def position_detail(access: Access, pk: int | str) -> PositionDetail:
     position = get_or_404(
-        positions(access).select_related("party", "party__parent", "superior", "superior__party"),
+        positions(access).select_related(
+            "party", "party__parent", "superior", "superior__party"
+        ),
         pk,
     )
     day = today_for(access)
     all_holdings = list(
-        Holding.objects.filter(position=position).select_related("person").order_by("-start_date")
+        Holding.objects.filter(position=position)
+        .select_related("person")
+        .order_by("-start_date")
     )
-    current = [h for h in all_holdings if h.start_date <= day and (h.end_date is None or h.end_date >= day)]
+    current = [
+        h
+        for h in all_holdings
+        if h.start_date <= day and (h.end_date is None or h.end_date >= day)
+    ]
     past = [h for h in all_holdings if h.end_date is not None and h.end_date < day]
     future = [h for h in all_holdings if h.start_date > day]
     subordinates = list(
-        positions(access).filter(superior=position, is_active=True).select_related("party").order_by("title")
+        positions(access)
+        .filter(superior=position, is_active=True)
+        .select_related("party")
+        .order_by("title")
     )
     return PositionDetail(
         position=position,
-        duties=list(position.duties.filter(is_active=True).order_by("sort_order", "id")),
-        current_holders=sorted(current, key=lambda h: (h.is_acting, h.person.full_name)),
+        duties=list(
+            position.duties.filter(is_active=True).order_by("sort_order", "id")
+        ),
+        current_holders=sorted(
+            current, key=lambda h: (h.is_acting, h.person.full_name)
+        ),
         past_holders=past,
         future_holders=future,
         subordinates=subordinates,
@@ -262,7 +301,11 @@ def person_detail(access: Access, pk: int | str) -> PersonDetail:
         .select_related("position", "position__party", "position__superior")
         .order_by("-start_date")
     )
-    current = [h for h in all_holdings if h.start_date <= day and (h.end_date is None or h.end_date >= day)]
+    current = [
+        h
+        for h in all_holdings
+        if h.start_date <= day and (h.end_date is None or h.end_date >= day)
+    ]
     others = [h for h in all_holdings if h not in current]
     return PersonDetail(person=person, current_holdings=current, other_holdings=others)
 
@@ -275,7 +318,9 @@ def party_detail_positions(access: Access, party: Party) -> list[Position]:
         .prefetch_related(
             Prefetch(
                 "holdings",
-                queryset=Holding.objects.current(today_for(access)).select_related("person"),
+                queryset=Holding.objects.current(today_for(access)).select_related(
+                    "person"
+                ),
                 to_attr="current_holdings",
             )
         )

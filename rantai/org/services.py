@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
-from django.db.models import Q
+from django.db.models import Field, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -18,9 +18,14 @@ from rantai.audit import services as audit
 from rantai.audit.models import AuditVerb
 from rantai.core.concurrency import compare_and_set
 from rantai.core.errors import ValidationFailed
-from rantai.org.models import Duty, Holding, Party, PartyKind, Person, Position
+from rantai.org.models import Duty, Holding, Party, Person, Position
 
-M = TypeVar("M", bound=models.Model)
+
+class _Unchanged:
+    """Marks a keyword argument the caller did not give (None is a real value)."""
+
+
+UNCHANGED = _Unchanged()
 
 
 # --- shared helpers ---------------------------------------------------------------
@@ -36,19 +41,25 @@ def _full_clean(instance: models.Model, *, exclude: Iterable[str] = ()) -> None:
 def _field_values(instance: models.Model, names: Iterable[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in names:
-        field = instance._meta.get_field(name)
+        field = cast(Field, instance._meta.get_field(name))
         values[name] = getattr(instance, field.attname)
     return values
 
 
-def _split_personal(instance: models.Model, changes: Mapping[str, Any]) -> tuple[dict, dict]:
-    personal_fields = getattr(type(instance), "PERSONAL_FIELDS", frozenset())
+def _split_personal(
+    instance: models.Model, changes: Mapping[str, Any]
+) -> tuple[dict, dict]:
+    personal_fields: frozenset[str] = getattr(
+        type(instance), "PERSONAL_FIELDS", frozenset()
+    )
     public = {k: v for k, v in changes.items() if k not in personal_fields}
     personal = {k: v for k, v in changes.items() if k in personal_fields}
     return public, personal
 
 
-def _create(instance: M, *, actor: User, organisation: Organisation, fields: Iterable[str]) -> M:
+def _create[M: models.Model](
+    instance: M, *, actor: User, organisation: Organisation, fields: Iterable[str]
+) -> M:
     _full_clean(instance)
     try:
         with transaction.atomic():
@@ -68,7 +79,7 @@ def _create(instance: M, *, actor: User, organisation: Organisation, fields: Ite
     return instance
 
 
-def _update(
+def _update[M: models.Model](
     instance: M,
     *,
     actor: User,
@@ -82,7 +93,10 @@ def _update(
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(
-            {name: [_("This field cannot be changed here.")] for name in sorted(unknown)}
+            {
+                name: [_("This field cannot be changed here.")]
+                for name in sorted(unknown)
+            }
         )
     before = _field_values(instance, changes)
     for name, value in changes.items():
@@ -91,16 +105,28 @@ def _update(
     after = _field_values(instance, changes)
     changed = audit.diff(before, after)
     if not changed:
-        if expected_version is not None and expected_version != instance.version:  # type: ignore[attr-defined]
+        # Nothing to write, but a stale version is still a conflict: compare with the
+        # stored version, not the caller's (possibly stale) copy.
+        if (
+            expected_version is not None
+            and not type(instance)
+            ._default_manager.filter(pk=instance.pk, version=expected_version)
+            .exists()
+        ):
             from rantai.core.errors import Conflict
 
             raise Conflict()
         return instance
-    db_fields = {instance._meta.get_field(name).attname: after[name] for name in changes}
+    db_fields = {
+        cast(Field, instance._meta.get_field(name)).attname: after[name]
+        for name in changes
+    }
     db_fields["updated_at"] = timezone.now()
     try:
         with transaction.atomic():
-            compare_and_set(instance, expected_version=expected_version, fields=db_fields)
+            compare_and_set(
+                instance, expected_version=expected_version, fields=db_fields
+            )
     except IntegrityError as error:
         raise ValidationFailed(_("This conflicts with an existing record.")) from error
     public, personal = _split_personal(instance, {k: v for k, v in changed.items()})
@@ -115,8 +141,13 @@ def _update(
     return instance
 
 
-def _set_active(
-    instance: M, *, actor: User, organisation: Organisation, expected_version: int | None, active: bool
+def _set_active[M: models.Model](
+    instance: M,
+    *,
+    actor: User,
+    organisation: Organisation,
+    expected_version: int | None,
+    active: bool,
 ) -> M:
     if instance.is_active == active:  # type: ignore[attr-defined]
         return instance
@@ -153,14 +184,19 @@ def create_organisation(
         organisation.time_zone = time_zone
     _full_clean(organisation)
     organisation.save()
-    membership = Membership.objects.create(user=actor, organisation=organisation, role=Role.ADMIN)
+    membership = Membership.objects.create(
+        user=actor, organisation=organisation, role=Role.ADMIN
+    )
     audit.record(
         organisation,
         actor=actor,
         verb=AuditVerb.CREATED,
         target=organisation,
-        changes={"name": organisation.name, "slug": organisation.slug,
-                 "time_zone": organisation.time_zone},
+        changes={
+            "name": organisation.name,
+            "slug": organisation.slug,
+            "time_zone": organisation.time_zone,
+        },
     )
     audit.record(
         organisation,
@@ -175,7 +211,11 @@ def create_organisation(
 
 @transaction.atomic
 def update_organisation(
-    organisation: Organisation, *, actor: User, expected_version: int | None, **changes: Any
+    organisation: Organisation,
+    *,
+    actor: User,
+    expected_version: int | None,
+    **changes: Any,
 ) -> Organisation:
     return _update(
         organisation,
@@ -198,7 +238,13 @@ def _check_parent(party: Party, parent: Party | None) -> None:
     while node is not None:
         if node.pk == party.pk:
             raise ValidationFailed(
-                {"parent": [_("A unit cannot be placed under itself or one of its own sub-units.")]}
+                {
+                    "parent": [
+                        _(
+                            "A unit cannot be placed under itself or one of its own sub-units."
+                        )
+                    ]
+                }
             )
         if node.pk in seen:  # pre-existing corruption: refuse rather than loop
             raise ValidationFailed({"parent": [_("The unit tree contains a cycle.")]})
@@ -225,6 +271,11 @@ def create_party(
 ) -> Party:
     _same_org(organisation, "parent", parent)
     _same_org(organisation, "head_position", head_position)
+    if head_position is not None:
+        # A new party has no positions yet, so no position can be its head.
+        raise ValidationFailed(
+            {"head_position": [_("The head position must belong to this party.")]}
+        )
     party = Party(
         organisation=organisation,
         kind=kind,
@@ -247,7 +298,9 @@ def update_party(
     head = changes.get("head_position")
     _same_org(party.organisation, "head_position", head)
     if head is not None and head.party_id != party.pk:
-        raise ValidationFailed({"head_position": [_("The head position must belong to this party.")]})
+        raise ValidationFailed(
+            {"head_position": [_("The head position must belong to this party.")]}
+        )
     return _update(
         party,
         actor=actor,
@@ -263,10 +316,14 @@ def move_party(
     party: Party, *, actor: User, expected_version: int | None, parent: Party | None
 ) -> Party:
     """Place a unit under another unit (or at the top). Refuses cycles."""
-    organisation = Organisation.objects.select_for_update().get(pk=party.organisation_id)
+    organisation = Organisation.objects.select_for_update().get(
+        pk=party.organisation_id
+    )
     _same_org(organisation, "parent", parent)
     if parent is not None:
-        parent = Party.objects.get(pk=parent.pk)  # fresh, so the cycle check sees the truth
+        parent = Party.objects.get(
+            pk=parent.pk
+        )  # fresh, so the cycle check sees the truth
     _check_parent(party, parent)
     return _update(
         party,
@@ -280,36 +337,49 @@ def move_party(
 
 
 @transaction.atomic
-def deactivate_party(party: Party, *, actor: User, expected_version: int | None) -> Party:
+def deactivate_party(
+    party: Party, *, actor: User, expected_version: int | None
+) -> Party:
     """Deactivate a party that no longer has active sub-units or positions."""
     children = party.children.filter(is_active=True).count()
     if children:
         raise ValidationFailed(
-            _("Move or deactivate its %(count)d active sub-units first.") % {"count": children}
+            _("Move or deactivate its %(count)d active sub-units first.")
+            % {"count": children}
         )
     positions = party.positions.filter(is_active=True).count()
     if positions:
         raise ValidationFailed(
-            _("Move or deactivate its %(count)d active positions first.") % {"count": positions}
+            _("Move or deactivate its %(count)d active positions first.")
+            % {"count": positions}
         )
     members = party.partner_memberships.filter(is_active=True).count()
     if members:
         raise ValidationFailed(
-            _("End the %(count)d active partner memberships bound to it first.") % {"count": members}
+            _("End the %(count)d active partner memberships bound to it first.")
+            % {"count": members}
         )
     return _set_active(
-        party, actor=actor, organisation=party.organisation,
-        expected_version=expected_version, active=False,
+        party,
+        actor=actor,
+        organisation=party.organisation,
+        expected_version=expected_version,
+        active=False,
     )
 
 
 @transaction.atomic
-def reactivate_party(party: Party, *, actor: User, expected_version: int | None) -> Party:
+def reactivate_party(
+    party: Party, *, actor: User, expected_version: int | None
+) -> Party:
     if party.parent is not None and not party.parent.is_active:
         raise ValidationFailed({"parent": [_("Reactivate the parent unit first.")]})
     return _set_active(
-        party, actor=actor, organisation=party.organisation,
-        expected_version=expected_version, active=True,
+        party,
+        actor=actor,
+        organisation=party.organisation,
+        expected_version=expected_version,
+        active=True,
     )
 
 
@@ -323,14 +393,24 @@ def _check_superior(position: Position, superior: Position | None) -> None:
     while node is not None:
         if position.pk is not None and node.pk == position.pk:
             raise ValidationFailed(
-                {"superior": [_("This would make the position its own superior (a cycle in the superior line).")]}
+                {
+                    "superior": [
+                        _(
+                            "This would make the position its own superior (a cycle in the superior line)."
+                        )
+                    ]
+                }
             )
         if node.pk in seen:
-            raise ValidationFailed({"superior": [_("The superior line contains a cycle.")]})
+            raise ValidationFailed(
+                {"superior": [_("The superior line contains a cycle.")]}
+            )
         seen.add(node.pk)
         node = node.superior
     if superior is not None and not superior.is_active:
-        raise ValidationFailed({"superior": [_("The superior position is deactivated.")]})
+        raise ValidationFailed(
+            {"superior": [_("The superior position is deactivated.")]}
+        )
 
 
 POSITION_FIELDS = ("party", "title", "code", "superior", "job_summary", "max_holders")
@@ -362,7 +442,9 @@ def create_position(
         max_holders=max_holders,
     )
     _check_superior(position, superior)
-    return _create(position, actor=actor, organisation=organisation, fields=POSITION_FIELDS)
+    return _create(
+        position, actor=actor, organisation=organisation, fields=POSITION_FIELDS
+    )
 
 
 @transaction.atomic
@@ -371,15 +453,17 @@ def update_position(
 ) -> Position:
     """Edit title, code, job description or the number of holders allowed."""
     if "max_holders" in changes:
-        current = (
-            position.holdings.current().filter(is_acting=False).count()
-        )
+        current = position.holdings.current().filter(is_acting=False).count()
         if changes["max_holders"] is not None and changes["max_holders"] < current:
             raise ValidationFailed(
-                {"max_holders": [
-                    _("The position has %(count)d current holders; end some holdings first.")
-                    % {"count": current}
-                ]}
+                {
+                    "max_holders": [
+                        _(
+                            "The position has %(count)d current holders; end some holdings first."
+                        )
+                        % {"count": current}
+                    ]
+                }
             )
     return _update(
         position,
@@ -401,12 +485,26 @@ def move_position(
     superior: Position | None = None,
 ) -> Position:
     """Change a position's party and/or superior. Refuses cycles in the superior line."""
-    organisation = Organisation.objects.select_for_update().get(pk=position.organisation_id)
+    organisation = Organisation.objects.select_for_update().get(
+        pk=position.organisation_id
+    )
     target_party = party or position.party
     _same_org(organisation, "party", target_party)
     _same_org(organisation, "superior", superior)
     if not target_party.is_active:
         raise ValidationFailed({"party": [_("The party is deactivated.")]})
+    if (
+        target_party.pk != position.party_id
+        and Party.objects.filter(head_position=position, is_active=True).exists()
+    ):
+        # A party's head position must stay one of its own positions.
+        raise ValidationFailed(
+            {
+                "party": [
+                    _("It heads an active party; choose another head position first.")
+                ]
+            }
+        )
     if superior is not None:
         superior = Position.objects.get(pk=superior.pk)
     _check_superior(position, superior)
@@ -422,7 +520,9 @@ def move_position(
 
 
 @transaction.atomic
-def deactivate_position(position: Position, *, actor: User, expected_version: int | None) -> Position:
+def deactivate_position(
+    position: Position, *, actor: User, expected_version: int | None
+) -> Position:
     holders = position.holdings.current().count()
     if holders:
         raise ValidationFailed(
@@ -435,20 +535,30 @@ def deactivate_position(position: Position, *, actor: User, expected_version: in
             % {"count": subordinates}
         )
     if Party.objects.filter(head_position=position, is_active=True).exists():
-        raise ValidationFailed(_("It heads an active party; choose another head position first."))
+        raise ValidationFailed(
+            _("It heads an active party; choose another head position first.")
+        )
     return _set_active(
-        position, actor=actor, organisation=position.organisation,
-        expected_version=expected_version, active=False,
+        position,
+        actor=actor,
+        organisation=position.organisation,
+        expected_version=expected_version,
+        active=False,
     )
 
 
 @transaction.atomic
-def reactivate_position(position: Position, *, actor: User, expected_version: int | None) -> Position:
+def reactivate_position(
+    position: Position, *, actor: User, expected_version: int | None
+) -> Position:
     if not position.party.is_active:
         raise ValidationFailed({"party": [_("Reactivate its party first.")]})
     return _set_active(
-        position, actor=actor, organisation=position.organisation,
-        expected_version=expected_version, active=True,
+        position,
+        actor=actor,
+        organisation=position.organisation,
+        expected_version=expected_version,
+        active=True,
     )
 
 
@@ -480,11 +590,15 @@ def create_duty(
         description=description,
         sort_order=sort_order,
     )
-    return _create(duty, actor=actor, organisation=position.organisation, fields=DUTY_FIELDS)
+    return _create(
+        duty, actor=actor, organisation=position.organisation, fields=DUTY_FIELDS
+    )
 
 
 @transaction.atomic
-def update_duty(duty: Duty, *, actor: User, expected_version: int | None, **changes: Any) -> Duty:
+def update_duty(
+    duty: Duty, *, actor: User, expected_version: int | None, **changes: Any
+) -> Duty:
     return _update(
         duty,
         actor=actor,
@@ -498,16 +612,22 @@ def update_duty(duty: Duty, *, actor: User, expected_version: int | None, **chan
 @transaction.atomic
 def deactivate_duty(duty: Duty, *, actor: User, expected_version: int | None) -> Duty:
     return _set_active(
-        duty, actor=actor, organisation=duty.organisation,
-        expected_version=expected_version, active=False,
+        duty,
+        actor=actor,
+        organisation=duty.organisation,
+        expected_version=expected_version,
+        active=False,
     )
 
 
 @transaction.atomic
 def reactivate_duty(duty: Duty, *, actor: User, expected_version: int | None) -> Duty:
     return _set_active(
-        duty, actor=actor, organisation=duty.organisation,
-        expected_version=expected_version, active=True,
+        duty,
+        actor=actor,
+        organisation=duty.organisation,
+        expected_version=expected_version,
+        active=True,
     )
 
 
@@ -540,10 +660,12 @@ def create_person(
 
 
 @transaction.atomic
-def update_person(person: Person, *, actor: User, expected_version: int | None, **changes: Any) -> Person:
+def update_person(
+    person: Person, *, actor: User, expected_version: int | None, **changes: Any
+) -> Person:
     if "party" in changes:
         _same_org(person.organisation, "party", changes["party"])
-    if "email" in changes and changes["email"]:
+    if changes.get("email"):
         changes["email"] = changes["email"].strip().lower()
     return _update(
         person,
@@ -556,23 +678,34 @@ def update_person(person: Person, *, actor: User, expected_version: int | None, 
 
 
 @transaction.atomic
-def deactivate_person(person: Person, *, actor: User, expected_version: int | None) -> Person:
+def deactivate_person(
+    person: Person, *, actor: User, expected_version: int | None
+) -> Person:
     holdings = person.holdings.current().count()
     if holdings:
         raise ValidationFailed(
-            _("End this person's %(count)d current holdings first.") % {"count": holdings}
+            _("End this person's %(count)d current holdings first.")
+            % {"count": holdings}
         )
     return _set_active(
-        person, actor=actor, organisation=person.organisation,
-        expected_version=expected_version, active=False,
+        person,
+        actor=actor,
+        organisation=person.organisation,
+        expected_version=expected_version,
+        active=False,
     )
 
 
 @transaction.atomic
-def reactivate_person(person: Person, *, actor: User, expected_version: int | None) -> Person:
+def reactivate_person(
+    person: Person, *, actor: User, expected_version: int | None
+) -> Person:
     return _set_active(
-        person, actor=actor, organisation=person.organisation,
-        expected_version=expected_version, active=True,
+        person,
+        actor=actor,
+        organisation=person.organisation,
+        expected_version=expected_version,
+        active=True,
     )
 
 
@@ -598,9 +731,9 @@ def _check_holding(
         errors["person"] = [_("The person is deactivated.")]
     if errors:
         raise ValidationFailed(errors)
-    overlapping = Holding.objects.filter(position=position, start_date__lte=end_date or dt.date.max).filter(
-        Q(end_date__isnull=True) | Q(end_date__gte=start_date)
-    )
+    overlapping = Holding.objects.filter(
+        position=position, start_date__lte=end_date or dt.date.max
+    ).filter(Q(end_date__isnull=True) | Q(end_date__gte=start_date))
     if exclude_id is not None:
         overlapping = overlapping.exclude(pk=exclude_id)
     if overlapping.filter(person=person).exists():
@@ -660,14 +793,16 @@ def update_holding(
     actor: User,
     expected_version: int | None,
     start_date: dt.date | None = None,
-    end_date: dt.date | None | object = ...,
+    end_date: dt.date | _Unchanged | None = UNCHANGED,
     is_acting: bool | None = None,
 ) -> Holding:
     position = Position.objects.select_for_update().get(pk=holding.position_id)
     new_start = start_date or holding.start_date
-    new_end = holding.end_date if end_date is ... else end_date
+    new_end = holding.end_date if isinstance(end_date, _Unchanged) else end_date
     new_acting = holding.is_acting if is_acting is None else is_acting
-    _check_holding(position, holding.person, new_start, new_end, new_acting, exclude_id=holding.pk)  # type: ignore[arg-type]
+    _check_holding(
+        position, holding.person, new_start, new_end, new_acting, exclude_id=holding.pk
+    )  # type: ignore[arg-type]
     return _update(
         holding,
         actor=actor,
@@ -684,7 +819,9 @@ def end_holding(
 ) -> Holding:
     """End a holding on a date (the person no longer holds the position after it)."""
     if end_date < holding.start_date:
-        raise ValidationFailed({"end_date": [_("The end date must not be before the start date.")]})
+        raise ValidationFailed(
+            {"end_date": [_("The end date must not be before the start date.")]}
+        )
     return _update(
         holding,
         actor=actor,

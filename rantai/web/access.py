@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from rantai.accounts.access import Access, access_for
 from rantai.core.errors import NotFound, PermissionDenied, ValidationFailed
+from rantai.web.two_factor import enforce_two_factor
 
 
 def org_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -22,9 +23,13 @@ def org_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
     @login_required
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, org: str, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(
+        request: HttpRequest, org: str, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
         try:
             request.access = access_for(request.user, org)  # type: ignore[attr-defined,arg-type]
+            if (refusal := enforce_two_factor(request, request.access)) is not None:  # type: ignore[attr-defined]
+                return refusal
             return view(request, *args, **kwargs)
         except NotFound as error:
             raise Http404(error.message) from error

@@ -24,7 +24,9 @@ class Command(BaseCommand):
         verify.add_argument("--checkpoint", help="a checkpoint file exported earlier")
         checkpoint = sub.add_parser("checkpoint", help="Export a signed checkpoint.")
         checkpoint.add_argument("--org", required=True)
-        checkpoint.add_argument("--output", help="file to write (default: standard output)")
+        checkpoint.add_argument(
+            "--output", help="file to write (default: standard output)"
+        )
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         if options["action"] == "checkpoint":

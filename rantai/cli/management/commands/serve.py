@@ -32,14 +32,21 @@ class Command(BaseCommand):
         try:
             from gunicorn.app.wsgiapp import run
         except ImportError as error:  # pragma: no cover - gunicorn is a dependency
-            raise CommandError("gunicorn is not installed; run the setup script.") from error
+            raise CommandError(
+                "gunicorn is not installed; run the setup script."
+            ) from error
         sys.argv = [
             "gunicorn",
             "rantai.wsgi:application",
-            "--bind", bind,
-            "--workers", str(workers),
-            "--threads", "4",
-            "--access-logfile", "-",
-            "--graceful-timeout", "5",
+            "--bind",
+            bind,
+            "--workers",
+            str(workers),
+            "--threads",
+            "4",
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "5",
         ]
         run()

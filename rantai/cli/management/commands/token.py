@@ -14,7 +14,9 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="Create a token and print it once.")
         create.add_argument("--user", required=True, help="user name")
-        create.add_argument("--name", default="command line", help="a label for the token")
+        create.add_argument(
+            "--name", default="command line", help="a label for the token"
+        )
         listing = sub.add_parser("list", help="List a user's tokens.")
         listing.add_argument("--user", required=True)
         revoke = sub.add_parser("revoke", help="Revoke a token by id.")
@@ -35,7 +37,9 @@ class Command(BaseCommand):
             elif options["action"] == "list":
                 for token in ApiToken.objects.filter(user=user):
                     state = "revoked" if token.revoked_at else "active"
-                    self.stdout.write(f"{token.pk}\t{token.prefix}…\t{state}\t{token.name}")
+                    self.stdout.write(
+                        f"{token.pk}\t{token.prefix}…\t{state}\t{token.name}"
+                    )
             else:
                 tokens.revoke_token(options["id"], user=user)
                 self.stdout.write(f"Token {options['id']} revoked.")

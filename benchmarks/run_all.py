@@ -1,0 +1,23 @@
+"""Run every benchmark script in this folder and print their figures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = ["org_pages.py"]
+
+
+def main() -> int:
+    failed = 0
+    for script in SCRIPTS:
+        print(f"==== {script} ====", flush=True)
+        result = subprocess.run([sys.executable, str(HERE / script)], check=False)
+        failed += result.returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

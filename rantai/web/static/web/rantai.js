@@ -1,0 +1,60 @@
+/* Rantai: small progressive enhancements. Every page works without this file
+   (and without htmx); the CSP forbids inline scripts, so all behaviour lives here. */
+(function () {
+  "use strict";
+
+  // Expand or collapse every unit of the organisation chart at once.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-expand-all], [data-collapse-all]");
+    if (!button) {
+      return;
+    }
+    var open = button.hasAttribute("data-expand-all");
+    var scope = document.getElementById("chart-results") || document;
+    scope.querySelectorAll("details.unit").forEach(function (details) {
+      details.open = open;
+    });
+  });
+
+  // A new party: only an internal unit sits under a parent unit, so the parent
+  // field shows only while "Internal unit" is chosen (the server checks it anyway).
+  function showParentForKind(form) {
+    var chosen = form.querySelector("input[name=kind]:checked");
+    var parent = form.querySelector("[data-field=parent]");
+    if (chosen && parent) {
+      parent.hidden = chosen.value !== "internal_unit";
+      var select = parent.querySelector("select");
+      if (parent.hidden && select) {
+        select.value = "";
+      }
+    }
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("input[name=kind]")) {
+      showParentForKind(event.target.form);
+    }
+  });
+
+  function enhance(root) {
+    root.querySelectorAll("form").forEach(showParentForKind);
+    // Tools that need JavaScript stay hidden without it.
+    root.querySelectorAll("[data-tree-tools]").forEach(function (element) {
+      element.hidden = false;
+    });
+    // After a refused form, move the focus to the summary of what went wrong.
+    var errors = root.querySelector("[data-focus-on-load]");
+    if (errors) {
+      errors.focus();
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    enhance(document);
+  });
+  // htmx announces every piece of content it puts in the page.
+  document.addEventListener("htmx:load", function (event) {
+    if (event.detail && event.detail.elt && event.detail.elt !== document.body) {
+      enhance(event.detail.elt);
+    }
+  });
+})();
