@@ -10,6 +10,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -268,20 +269,41 @@ def position_detail(access: Access, pk: int | str) -> PositionDetail:
         past_holders=past,
         future_holders=future,
         subordinates=subordinates,
-        superior_line=superior_line(position),
+        superior_line=superior_line(access, position),
     )
 
 
-def superior_line(position: Position, limit: int = 50) -> list[Position]:
-    """The chain of superiors, nearest first (one query per level, bounded)."""
+SUPERIOR_LINE_LIMIT = 50
+
+
+def superior_line(
+    access: Access, position: Position, *, limit: int = SUPERIOR_LINE_LIMIT
+) -> list[Position]:
+    """The superiors of a position, nearest first, in two queries however long the
+    line (a recursive query), stopping at what the caller may not see."""
+    if position.superior_id is None:
+        return []
+    table = connection.ops.quote_name(Position._meta.db_table)
+    sql = (
+        f"WITH RECURSIVE line(id, superior_id, depth) AS ("  # noqa: S608 - table name only
+        f" SELECT id, superior_id, 0 FROM {table} WHERE id = %s"
+        f" UNION ALL"
+        f" SELECT p.id, p.superior_id, line.depth + 1 FROM {table} p"
+        f" JOIN line ON p.id = line.superior_id WHERE line.depth < %s"
+        f") SELECT id FROM line WHERE depth > 0 ORDER BY depth"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [position.pk, limit])
+        ids = [row[0] for row in cursor.fetchall()]
+    found = positions(access).filter(pk__in=set(ids)).select_related("party")
+    by_id = {p.pk: p for p in found}
     line: list[Position] = []
     seen = {position.pk}
-    node_id = position.superior_id
-    while node_id is not None and node_id not in seen and len(line) < limit:
-        node = Position.objects.select_related("party").get(pk=node_id)
-        line.append(node)
-        seen.add(node.pk)
-        node_id = node.superior_id
+    for pk in ids:
+        if pk in seen or pk not in by_id:  # a cycle, or beyond what the caller sees
+            break
+        seen.add(pk)
+        line.append(by_id[pk])
     return line
 
 

@@ -217,11 +217,16 @@ def test_the_position_detail_separates_current_past_and_future_holders(acme):
 
 
 def test_the_superior_line_runs_nearest_first(acme):
-    assert [p.title for p in queries.superior_line(acme.export_staff)] == [
+    assert [
+        p.title
+        for p in queries.superior_line(
+            access_for(acme.member, "acme"), acme.export_staff
+        )
+    ] == [
         "Head of export",
         "Director",
     ]
-    assert queries.superior_line(acme.director) == []
+    assert queries.superior_line(access_for(acme.member, "acme"), acme.director) == []
 
 
 def test_the_person_detail_lists_only_holdings_the_caller_may_see(acme):

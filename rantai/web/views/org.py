@@ -18,7 +18,6 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -48,7 +47,6 @@ from rantai.web.history import (
 PAGE_SIZE = 25
 AUDIT_PAGE_SIZE = 50
 SEARCH_MAX = 100
-SUPERIOR_LINE_LIMIT = 50
 
 
 # --- shared helpers ---------------------------------------------------------------
@@ -284,35 +282,6 @@ def party_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- positions --------------------------------------------------------------------
 
 
-def _superior_line(access: Access, position: Position) -> list[Position]:
-    """The superiors of a position, nearest first, in two queries however long the
-    line (a recursive query), stopping at what the caller may not see."""
-    if position.superior_id is None:
-        return []
-    table = connection.ops.quote_name(Position._meta.db_table)
-    sql = (
-        f"WITH RECURSIVE line(id, superior_id, depth) AS ("  # noqa: S608 - table name only
-        f" SELECT id, superior_id, 0 FROM {table} WHERE id = %s"
-        f" UNION ALL"
-        f" SELECT p.id, p.superior_id, line.depth + 1 FROM {table} p"
-        f" JOIN line ON p.id = line.superior_id WHERE line.depth < %s"
-        f") SELECT id FROM line WHERE depth > 0 ORDER BY depth"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [position.pk, SUPERIOR_LINE_LIMIT])
-        ids = [row[0] for row in cursor.fetchall()]
-    found = queries.positions(access).filter(pk__in=set(ids)).select_related("party")
-    by_id = {p.pk: p for p in found}
-    line: list[Position] = []
-    seen = {position.pk}
-    for pk in ids:
-        if pk in seen or pk not in by_id:  # a cycle, or beyond what the caller sees
-            break
-        seen.add(pk)
-        line.append(by_id[pk])
-    return line
-
-
 def _split_holdings(
     holdings: list[Holding], day: dt.date
 ) -> tuple[list[Holding], list[Holding], list[Holding]]:
@@ -380,7 +349,7 @@ def position_detail(request: HttpRequest, pk: int) -> HttpResponse:
         position=position,
         today=day,
         superior_visible=superior_visible,
-        superior_line=list(reversed(_superior_line(access, position))),
+        superior_line=list(reversed(queries.superior_line(access, position))),
         current=current,
         future=future,
         past=past,
