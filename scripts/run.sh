@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/setup.sh
-.venv/bin/rantai migrate --noinput
+.venv/bin/rantai migrate --noinput -v 0
 .venv/bin/rantai demo
 exec .venv/bin/rantai serve "$@"
