@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import NamedTuple
 
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from rantai.accounts.access import Access
@@ -83,12 +86,21 @@ def get_or_404(qs: QuerySet, pk: int | str):  # type: ignore[no-untyped-def]
 
 
 # --- the organisation chart -------------------------------------------------------
+#
+# The chart is read in two steps so that a large organisation need not load every
+# position and holder: `chart_outline` gives the tree of units with each unit's
+# counts (three queries, a small tuple per position and no row per holder), and
+# `chart_positions` the positions and current holders of the units to show (two
+# queries). `chart` does both for the whole organisation.
 
 
 @dataclass
 class ChartPosition:
     position: Position
     holders: list[Holding] = field(default_factory=list)
+    superior_title: str = ""
+    # The superior is in a party of the viewer's chart (so it may be linked to).
+    superior_visible: bool = False
 
     @property
     def definitive_holders(self) -> list[Holding]:
@@ -98,7 +110,7 @@ class ChartPosition:
     def acting_holders(self) -> list[Holding]:
         return [h for h in self.holders if h.is_acting]
 
-    @property
+    @cached_property
     def vacancies(self) -> int:
         return max(0, self.position.max_holders - len(self.definitive_holders))
 
@@ -109,14 +121,30 @@ class ChartPosition:
 
 @dataclass
 class ChartUnit:
+    """A party in the chart: its own counts always, its positions once loaded."""
+
     party: Party
     positions: list[ChartPosition] = field(default_factory=list)
     children: list[ChartUnit] = field(default_factory=list)
     depth: int = 0
+    position_count: int = 0
+    vacancy_count: int = 0
+    people_count: int = 0  # distinct people currently in the unit's positions
+    # How a large chart shows the unit: closed, and with its positions not loaded
+    # (the page fetches them when the unit is opened).
+    collapsed: bool = False
+    lazy: bool = False
+    # Texts about the unit in the reader's language, set by the page showing it.
+    labels: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def vacancy_count(self) -> int:
-        return sum(p.vacancies for p in self.positions)
+
+class PositionStub(NamedTuple):
+    """A position of the outline: enough to draw the superior lines."""
+
+    pk: int
+    party_id: int
+    superior_id: int | None
+    title: str
 
 
 @dataclass
@@ -126,43 +154,79 @@ class Chart:
     position_count: int
     vacancy_count: int
     people_count: int
+    positions: list[PositionStub] = field(default_factory=list)
+
+    def all_units(self) -> list[ChartUnit]:
+        return flatten(self.units) + self.partners
 
 
-def chart(access: Access, *, include_inactive: bool = False) -> Chart:
-    """Units as a tree, positions with current holders and vacancies, partners.
+def _current_q(day: dt.date, prefix: str = "") -> Q:
+    """Holdings current on a day, through the relation `prefix`."""
+    return Q(**{f"{prefix}start_date__lte": day}) & (
+        Q(**{f"{prefix}end_date__isnull": True}) | Q(**{f"{prefix}end_date__gte": day})
+    )
 
-    Three queries, whatever the size of the organisation.
-    """
+
+def _chart_positions_qs(access: Access, include_inactive: bool) -> QuerySet[Position]:
+    qs = positions(access)
+    if not include_inactive:
+        qs = qs.filter(is_active=True, party__is_active=True)
+    return qs
+
+
+def _chart_holdings(
+    access: Access, day: dt.date, include_inactive: bool
+) -> HoldingQuerySet:
+    qs = holdings(access).current(day)
+    if not include_inactive:
+        qs = qs.filter(position__is_active=True, position__party__is_active=True)
+    return qs
+
+
+def chart_outline(access: Access, *, include_inactive: bool = False) -> Chart:
+    """Units as a tree with their counts (positions, vacancies, people) and partners,
+    without positions: three queries, a row per party and a tuple per position."""
     day = today_for(access)
     party_qs = parties(access)
-    position_qs = positions(access).select_related("superior")
+    people_filter = _current_q(day, "positions__holdings__")
     if not include_inactive:
         party_qs = party_qs.filter(is_active=True)
-        position_qs = position_qs.filter(is_active=True)
-    all_parties = list(party_qs.order_by("name"))
-    all_positions = list(position_qs.order_by("title"))
-    holding_qs = holdings(access).current(day)
-    if not include_inactive:
-        holding_qs = holding_qs.filter(
-            position__is_active=True, position__party__is_active=True
-        )
-    current = list(
-        holding_qs.select_related("person").order_by("is_acting", "person__full_name")
-    )
-    holders_by_position: dict[int, list[Holding]] = defaultdict(list)
-    for holding in current:
-        holders_by_position[holding.position_id].append(holding)
-    nodes = {party.pk: ChartUnit(party=party) for party in all_parties}
-    for position in all_positions:
-        node = nodes.get(position.party_id)
-        if node is not None:
-            node.positions.append(
-                ChartPosition(
-                    position=position, holders=holders_by_position.get(position.pk, [])
-                )
+        people_filter &= Q(positions__is_active=True)
+    all_parties = list(
+        party_qs.annotate(
+            people_in_positions=Count(
+                "positions__holdings__person", filter=people_filter, distinct=True
             )
-    for node in nodes.values():
-        node.positions.sort(key=_chart_order(node.party))
+        ).order_by("name")
+    )
+    rows = (
+        _chart_positions_qs(access, include_inactive)
+        .order_by()
+        .values_list("pk", "party_id", "superior_id", "title", "max_holders")
+        .annotate(
+            definitive=Count(
+                "holdings",
+                filter=_current_q(day, "holdings__") & Q(holdings__is_acting=False),
+            )
+        )
+    )
+    nodes = {
+        party.pk: ChartUnit(party=party, people_count=party.people_in_positions)  # type: ignore[attr-defined]
+        for party in all_parties
+    }
+    stubs: list[PositionStub] = []
+    for pk, party_id, superior_id, title, max_holders, definitive in rows:
+        node = nodes.get(party_id)
+        if node is not None:
+            node.position_count += 1
+            node.vacancy_count += max(0, max_holders - definitive)
+            stubs.append(PositionStub(pk, party_id, superior_id, title))
+    people_count = (
+        _chart_holdings(access, day, include_inactive)
+        .values("person_id")
+        .distinct()
+        .count()
+    )
     roots: list[ChartUnit] = []
     partners: list[ChartUnit] = []
     for node in nodes.values():
@@ -181,30 +245,107 @@ def chart(access: Access, *, include_inactive: bool = False) -> Chart:
 
     for root in roots:
         set_depth(root, 0)
-    chart_positions = [cp for node in nodes.values() for cp in node.positions]
     return Chart(
         units=roots,
         partners=partners,
-        position_count=len(chart_positions),
-        vacancy_count=sum(cp.vacancies for cp in chart_positions),
-        people_count=len({h.person_id for h in current}),
+        position_count=len(stubs),
+        vacancy_count=sum(node.vacancy_count for node in nodes.values()),
+        people_count=people_count,
+        positions=stubs,
     )
 
 
-def _chart_order(party: Party):  # type: ignore[no-untyped-def]
-    """The head position first, then positions reporting outside the unit, then
-    positions reporting inside it; by title within each group."""
-
-    def key(chart_position: ChartPosition) -> tuple[bool, bool, str]:
-        position = chart_position.position
-        superior = position.superior
-        return (
-            position.pk != party.head_position_id,
-            superior is not None and superior.party_id == party.pk,
-            position.title,
+def chart_positions(
+    access: Access,
+    *,
+    party_ids: Collection[int] | None = None,
+    position_ids: Collection[int] | None = None,
+    include_inactive: bool = False,
+) -> dict[int, list[ChartPosition]]:
+    """Positions with their current holders, by party id, in chart order: those of
+    `party_ids` or those in `position_ids` (all when neither is given). Two queries."""
+    day = today_for(access)
+    position_qs = _chart_positions_qs(access, include_inactive)
+    holding_qs = _chart_holdings(access, day, include_inactive)
+    if party_ids is not None:
+        position_qs = position_qs.filter(party_id__in=list(party_ids))
+        holding_qs = holding_qs.filter(position__party_id__in=list(party_ids))
+    if position_ids is not None:
+        position_qs = position_qs.filter(pk__in=list(position_ids))
+        holding_qs = holding_qs.filter(position_id__in=list(position_ids))
+    loaded = list(
+        position_qs.annotate(
+            head_of_party=F("party__head_position_id"),
+            superior_title=F("superior__title"),
+            superior_party=F("superior__party_id"),
+            superior_party_active=F("superior__party__is_active"),
+        ).order_by("title")
+    )
+    holders_by_position: dict[int, list[Holding]] = defaultdict(list)
+    for holding in holding_qs.select_related("person").order_by(
+        "is_acting", "person__full_name"
+    ):
+        holders_by_position[holding.position_id].append(holding)
+    # The head position first, then positions reporting outside the unit, then
+    # positions reporting inside it; by title within each group.
+    loaded.sort(
+        key=lambda p: (
+            p.pk != p.head_of_party,  # type: ignore[attr-defined]
+            p.superior_party == p.party_id,  # type: ignore[attr-defined]
+            p.title,
         )
+    )
+    by_party: dict[int, list[ChartPosition]] = defaultdict(list)
+    for position in loaded:
+        superior_party = position.superior_party  # type: ignore[attr-defined]
+        by_party[position.party_id].append(
+            ChartPosition(
+                position=position,
+                holders=holders_by_position.get(position.pk, []),
+                superior_title=position.superior_title or "",  # type: ignore[attr-defined]
+                superior_visible=superior_party is not None
+                and access.partner_party_id in (None, superior_party)
+                and (include_inactive or position.superior_party_active),  # type: ignore[attr-defined]
+            )
+        )
+    return dict(by_party)
 
-    return key
+
+def chart(access: Access, *, include_inactive: bool = False) -> Chart:
+    """The whole chart: units as a tree, every position with its current holders and
+    vacancies, partners. Five queries, whatever the size of the organisation."""
+    outline = chart_outline(access, include_inactive=include_inactive)
+    by_party = chart_positions(access, include_inactive=include_inactive)
+    for unit in outline.all_units():
+        unit.positions = by_party.get(unit.party.pk, [])
+    return outline
+
+
+def chart_matches(
+    access: Access,
+    text: str,
+    *,
+    include_inactive: bool = False,
+    party_id: int | None = None,
+) -> dict[int, set[int]]:
+    """Ids of the positions whose title or code, or a current holder's name, contains
+    `text` (ignoring case), by party id; optionally of one party. One query, which
+    returns only the matches."""
+    day = today_for(access)
+    holders = (
+        _chart_holdings(access, day, include_inactive)
+        .filter(person__full_name__icontains=text)
+        .values("position_id")
+    )
+    qs = _chart_positions_qs(access, include_inactive).filter(
+        Q(title__icontains=text) | Q(code__icontains=text) | Q(pk__in=holders)
+    )
+    if party_id is not None:
+        qs = qs.filter(party_id=party_id)
+    found: dict[int, set[int]] = defaultdict(set)
+    for pk, party in qs.order_by().values_list("pk", "party_id"):
+        found[party].add(pk)
+    return dict(found)
 
 
 def flatten(units: list[ChartUnit]) -> list[ChartUnit]:

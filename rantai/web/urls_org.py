@@ -7,6 +7,7 @@ from rantai.web.views import org as views
 
 urlpatterns = [
     path("", views.org_chart, name="org-chart"),
+    path("chart/units/<int:pk>/", views.org_chart_unit, name="org-chart-unit"),
     # parties (internal units and external partners)
     path("parties/new/", views.party_create, name="party-create"),
     path("parties/<int:pk>/", views.party_detail, name="party-detail"),

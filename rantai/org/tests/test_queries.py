@@ -113,12 +113,12 @@ def test_another_organisation_is_not_found_for_everyone(acme, other_org):
             access_for(user, "globex")
 
 
-def test_the_chart_is_a_tree_with_holders_and_vacancies_in_three_queries(
+def test_the_chart_is_a_tree_with_holders_and_vacancies_in_five_queries(
     acme, django_assert_num_queries
 ):
     access = access_for(acme.member, "acme")
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(5):
         chart = queries.chart(access)
 
     flat = queries.flatten(chart.units)
@@ -172,7 +172,7 @@ def test_the_chart_query_count_does_not_grow_with_the_organisation(
         org.assign_holder(position, actor=acme.admin, person=person, start_date=JAN_1)
     access = access_for(acme.member, "acme")
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(5):
         chart = queries.chart(access)
 
     assert chart.position_count == 9
@@ -249,3 +249,105 @@ def test_the_person_detail_lists_only_holdings_the_caller_may_see(acme):
     assert [h.position.title for h in as_partner.current_holdings] == [
         "Forwarder operations"
     ]
+
+
+def test_the_chart_outline_counts_each_unit_without_loading_positions(
+    acme, django_assert_num_queries
+):
+    # given a second, acting holder of the export clerk position and a holder who
+    # holds two positions of the unit
+    org.assign_holder(
+        acme.export_staff,
+        actor=acme.admin,
+        person=acme.rina,
+        start_date=JAN_1,
+        is_acting=True,
+    )
+    access = access_for(acme.member, "acme")
+
+    with django_assert_num_queries(3):
+        outline = queries.chart_outline(access)
+
+    by_name = {unit.party.name: unit for unit in outline.all_units()}
+    assert {
+        name: (u.position_count, u.vacancy_count, u.people_count, u.positions)
+        for name, u in by_name.items()
+    } == {
+        "Head office": (1, 1, 0, []),
+        "Export": (2, 1, 2, []),  # Rina twice, counted once; the acting one no seat
+        "Warehouse": (0, 0, 0, []),
+        "Fast Forwarding": (1, 0, 1, []),
+    }
+    assert (outline.position_count, outline.vacancy_count, outline.people_count) == (
+        4,
+        2,
+        3,
+    )
+    assert sorted(stub.title for stub in outline.positions) == [
+        "Director",
+        "Export clerk",
+        "Forwarder operations",
+        "Head of export",
+    ]
+    head = next(s for s in outline.positions if s.title == "Head of export")
+    assert (head.party_id, head.superior_id) == (acme.export.pk, acme.director.pk)
+
+
+def test_chart_positions_loads_only_the_asked_units_or_positions(
+    acme, django_assert_num_queries
+):
+    access = access_for(acme.member, "acme")
+
+    with django_assert_num_queries(2):
+        by_party = queries.chart_positions(access, party_ids=[acme.export.pk])
+    with django_assert_num_queries(2):
+        by_id = queries.chart_positions(access, position_ids=[acme.director.pk])
+
+    assert list(by_party) == [acme.export.pk]
+    head, clerk = by_party[acme.export.pk]
+    assert (head.position, [h.person for h in head.holders]) == (
+        acme.export_head,
+        [acme.rina],
+    )
+    assert (head.superior_title, head.superior_visible) == ("Director", True)
+    assert (clerk.superior_title, clerk.vacancies) == ("Head of export", 1)
+    assert [item.position for item in by_id[acme.head_office.pk]] == [acme.director]
+
+
+def test_a_partner_sees_no_superior_outside_their_party_in_the_chart(acme):
+    org.move_position(
+        acme.forwarder_ops,
+        actor=acme.admin,
+        expected_version=None,
+        superior=acme.export_head,
+    )
+
+    partner = queries.chart_positions(access_for(acme.partner, "acme"))
+    member = queries.chart_positions(access_for(acme.member, "acme"))
+
+    assert list(partner) == [acme.forwarder.pk]
+    assert not partner[acme.forwarder.pk][0].superior_visible
+    assert member[acme.forwarder.pk][0].superior_visible
+
+
+def test_chart_matches_finds_positions_by_title_code_or_holder_in_one_query(
+    acme, django_assert_num_queries
+):
+    member = access_for(acme.member, "acme")
+
+    with django_assert_num_queries(1):
+        by_holder = queries.chart_matches(member, "rina k")
+
+    assert by_holder == {acme.export.pk: {acme.export_head.pk}}
+    assert queries.chart_matches(member, "CLERK") == {
+        acme.export.pk: {acme.export_staff.pk}
+    }
+    assert queries.chart_matches(member, "e", party_id=acme.head_office.pk) == {
+        acme.head_office.pk: {acme.director.pk}
+    }
+    assert queries.chart_matches(member, "nobody") == {}
+    # a partner finds nothing outside their party, and a past holder is no match
+    assert queries.chart_matches(access_for(acme.partner, "acme"), "rina") == {}
+    holding = Holding.objects.get(position=acme.forwarder_ops)
+    org.end_holding(holding, actor=acme.admin, end_date=JAN_1, expected_version=None)
+    assert queries.chart_matches(member, "joko") == {}

@@ -1041,7 +1041,7 @@ def count_queries(client, page: str) -> int:  # type: ignore[no-untyped-def]
     return len(captured.captured_queries)
 
 
-CHART_QUERIES = 6  # session, user, membership + the chart's three
+CHART_QUERIES = 8  # session, user, membership + outline (3) + positions (2)
 POSITION_QUERIES = 15
 
 
@@ -1087,3 +1087,292 @@ def queries_access(small: SmallOrg):  # type: ignore[no-untyped-def]
     from rantai.accounts.access import access_for
 
     return access_for(small.admin, small.organisation.slug)
+
+
+# --- a large organisation chart -----------------------------------------------------
+# The thresholds are lowered so that a few positions make a "large" chart.
+
+
+@pytest.fixture
+def large_chart(monkeypatch, other_org):  # type: ignore[no-untyped-def]
+    """The grown other organisation, charted as a large one: 11 positions; Head office
+    (Chair, Director) and the partner (1) on top, Export (2) and Warehouse (0) below,
+    Units 0-2 (Head n, Staff n) under Export."""
+    from rantai.web.views import org as views
+
+    grow(other_org, 3)
+    monkeypatch.setattr(views, "CHART_FULL_MAX_POSITIONS", 5)
+    monkeypatch.setattr(views, "CHART_OPEN_POSITIONS", 5)
+    return other_org
+
+
+def unit(small: SmallOrg, code: str) -> Party:
+    return Party.objects.get(organisation=small.organisation, code=code)
+
+
+def card_titles(html: str) -> list[str]:
+    """The titles of the position cards."""
+    return re.findall(r'<a class="position-title" href="[^"]*">([^<]+)</a>', html)
+
+
+def unit_positions(client, small: SmallOrg, party: Party, **params: str):  # type: ignore[no-untyped-def]
+    return client.get(
+        url("org-chart-unit", small, party.pk),
+        params,
+        headers={"HX-Request": "true", "HX-Target": f"unit-positions-{party.pk}"},
+    )
+
+
+def test_a_small_chart_shows_every_unit_open_with_its_positions(client, other_org):
+    grow(other_org, 3)
+    client.force_login(other_org.member)
+
+    html = text(client.get(url("org-chart", other_org)))
+
+    units = re.findall(r'<details class="unit[^"]*"([^>]*)>', html)
+    assert len(units) == 7 and all(attrs == " open" for attrs in units)
+    assert "hx-get" not in html.split('id="chart-results"')[1]  # nothing to load
+    assert "data-expand-all" in html
+    for name in ("Head 0", "Staff 2", "Person S1", "Export clerk"):
+        assert name in html
+
+
+def test_a_large_chart_shows_every_unit_but_only_the_top_levels_positions(
+    client, large_chart
+):
+    client.force_login(large_chart.member)
+    unit0 = unit(large_chart, "U0")
+
+    response = client.get(url("org-chart", large_chart))
+
+    html = text(response)
+    # every unit, with its counts, and the top two levels with their positions
+    for name in ("Head office", "Export", "Warehouse", "Unit 0", "Unit 2"):
+        assert f'<span class="unit-name">{name}</span>' in html
+    for name in ("Chair", "Director", "Head of export", "Rina Kusuma", "Joko Susilo"):
+        assert name in html
+    assert re.search(r"<dt>Positions</dt><dd>11</dd>", html)
+    # a unit below is closed, counts its positions, loads them when opened, and links
+    # to its page for readers without JavaScript
+    unit0_html = html[html.index('<span class="unit-name">Unit 0</span>') - 400 :]
+    unit0_html = unit0_html[: unit0_html.index("</details>")]
+    assert " open" not in unit0_html.split("<summary>")[0]
+    assert (
+        f'hx-get="{url("org-chart-unit", large_chart, unit0.pk)}" '
+        f'hx-trigger="toggle once" hx-target="#unit-positions-{unit0.pk}"'
+    ) in unit0_html
+    assert (
+        '2 positions · <span class="vacancy-text">2 vacancies</span> · 2 people'
+        in unit0_html
+    )
+    unit0_page = url("party-detail", large_chart, unit0.pk)
+    assert f'<a href="{unit0_page}">Open Unit 0</a>' in unit0_html
+    for name in ("Head 0", "Staff 1", "Person H2"):
+        assert name not in html
+    assert "data-expand-all" not in html  # it would load every unit
+    assert "only the top units show their positions" in html
+    assert_csp_clean(response)
+
+
+def test_opening_a_closed_unit_loads_its_position_cards(client, large_chart):
+    client.force_login(large_chart.member)
+    unit1 = unit(large_chart, "U1")
+
+    response = unit_positions(client, large_chart, unit1)
+
+    html = text(response)
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<ul class="position-grid"')
+    assert "<html" not in html
+    assert card_titles(html) == ["Head 1", "Staff 1"]  # the head first
+    assert "Person S1" in html and "Person H1" in html
+    assert (
+        f'reports to <a href="{url("position-detail", large_chart, large_chart.export_head.pk)}">'
+        "Head of export</a>"
+    ) in html
+    assert "HX-Request" in response["Vary"]
+    assert_csp_clean(response)
+
+
+def test_a_units_position_cards_without_htmx_lead_to_the_units_page(
+    client, large_chart
+):
+    client.force_login(large_chart.member)
+    unit1 = unit(large_chart, "U1")
+
+    response = client.get(url("org-chart-unit", large_chart, unit1.pk))
+
+    assert response.status_code == 302
+    assert response["Location"] == url("party-detail", large_chart, unit1.pk)
+
+
+def test_a_units_position_cards_are_not_found_outside_the_callers_view(
+    client, acme, large_chart
+):
+    # a partner: only their own party
+    client.force_login(large_chart.partner)
+    for party in (unit(large_chart, "U1"), large_chart.export):
+        assert unit_positions(client, large_chart, party).status_code == 404
+    own = unit_positions(client, large_chart, large_chart.forwarder)
+    assert own.status_code == 200 and "Forwarder operations" in text(own)
+    # another organisation's unit, through this organisation's address or its own
+    client.force_login(acme.member)
+    assert unit_positions(client, acme, large_chart.export).status_code == 404
+    assert unit_positions(client, large_chart, large_chart.export).status_code == 404
+    assert client.get(url("org-chart-unit", acme, 999999)).status_code == 404
+
+
+def test_a_deactivated_units_cards_are_only_for_admins_and_auditors_who_ask(
+    client, large_chart
+):
+    org.deactivate_party(
+        large_chart.warehouse, actor=large_chart.admin, expected_version=None
+    )
+
+    client.force_login(large_chart.member)
+    assert unit_positions(client, large_chart, large_chart.warehouse).status_code == 404
+    assert (
+        unit_positions(
+            client, large_chart, large_chart.warehouse, inactive="1"
+        ).status_code
+        == 404
+    )
+    client.force_login(large_chart.admin)
+    assert unit_positions(client, large_chart, large_chart.warehouse).status_code == 404
+    shown = unit_positions(client, large_chart, large_chart.warehouse, inactive="1")
+    assert shown.status_code == 200 and "No positions." in text(shown)
+
+
+def test_a_search_of_a_large_chart_opens_the_units_with_matches(client, large_chart):
+    client.force_login(large_chart.member)
+
+    html = text(client.get(url("org-chart", large_chart), {"q": "person s2"}))
+
+    # the match and the units above it, open; nothing else
+    assert "Staff 2" in html and "Person S2" in html
+    assert '<span class="unit-name">Unit 2</span>' in html
+    assert '<span class="unit-name">Export</span>' in html  # on the way
+    for name in ("Unit 0", "Unit 1", "Warehouse", "Fast Forwarding", "Staff 1"):
+        assert name not in html
+    assert "Head of export" not in html.split('id="chart-results"')[1]
+    assert "1 position shown for “person s2”." in html
+    assert "hx-get=" not in html.split('id="chart-results"')[1]
+
+
+def test_a_search_of_a_large_chart_shows_only_so_many_matches_inline(
+    client, monkeypatch, large_chart
+):
+    from rantai.web.views import org as views
+
+    monkeypatch.setattr(views, "CHART_MATCHES_INLINE", 1)
+    client.force_login(large_chart.member)
+    unit1 = unit(large_chart, "U1")
+
+    html = text(client.get(url("org-chart", large_chart), {"q": "staff"}))
+
+    # Staff 0 inline; Staff 1 and 2 wait in closed units, which load only the matches
+    assert "Staff 0" in html and "Staff 1" not in html and "Staff 2" not in html
+    assert "1 position shown for “staff”." in html
+    assert "2 more matches are in the closed units below" in html
+    assert f'hx-get="{url("org-chart-unit", large_chart, unit1.pk)}?q=staff"' in html
+    loaded = unit_positions(client, large_chart, unit1, q="staff")
+    assert card_titles(text(loaded)) == ["Staff 1"]
+    # a unit whose name matches shows all its positions
+    named = unit_positions(client, large_chart, unit1, q="unit 1")
+    assert card_titles(text(named)) == ["Head 1", "Staff 1"]
+
+
+def test_a_search_of_a_large_chart_finds_units_by_name(client, large_chart):
+    client.force_login(large_chart.member)
+
+    html = text(client.get(url("org-chart", large_chart), {"q": "U1"}))
+
+    assert "Head 1" in html and "Staff 1" in html  # all of the unit's positions
+    assert "Head 0" not in html and "Unit 2" not in html
+
+
+def test_the_superior_lines_of_a_large_chart_show_the_top_and_count_the_rest(
+    client, monkeypatch, large_chart
+):
+    from rantai.web.views import org as views
+
+    monkeypatch.setattr(views, "CHART_OPEN_POSITIONS", 3)
+    client.force_login(large_chart.member)
+
+    response = client.get(url("org-chart", large_chart), {"view": "lines"})
+
+    # Chair and the partner's position on top, the director below; the 8 positions
+    # under the director are counted, with a link to the director's page
+    html = text(response)
+    for name in ("Chair", "Forwarder operations", "Director"):
+        assert name in html
+    for name in ("Head of export", "Head 0", "Staff 2"):
+        assert name not in html
+    assert (
+        f'<a href="{url("position-detail", large_chart, large_chart.director.pk)}">'
+        "8 more positions under this one</a>"
+    ) in html
+    assert_csp_clean(response)
+
+
+def test_a_search_of_the_large_superior_lines_shows_the_matches_and_their_lines(
+    client, large_chart
+):
+    client.force_login(large_chart.member)
+
+    html = text(
+        client.get(url("org-chart", large_chart), {"view": "lines", "q": "Staff 1"})
+    )
+
+    for name in ("Chair", "Director", "Head of export", "Head 1", "Staff 1"):
+        assert name in html
+    for name in ("Staff 0", "Head 0", "Export clerk", "Forwarder operations"):
+        assert name not in html
+    assert "1 position shown for “Staff 1”." in html
+
+
+def test_a_partner_sees_only_their_party_in_a_large_chart(
+    client, monkeypatch, large_chart
+):
+    from rantai.web.views import org as views
+
+    # a partner's chart counts only their party's position: make it large too
+    monkeypatch.setattr(views, "CHART_FULL_MAX_POSITIONS", 0)
+    client.force_login(large_chart.partner)
+
+    for params in ({}, {"q": "o"}, {"view": "lines"}, {"view": "lines", "q": "o"}):
+        html = text(client.get(url("org-chart", large_chart), params))
+        assert "Forwarder operations" in html, params
+        for name in ("Head office", "Director", "Unit 0", "Rina Kusuma", "Staff"):
+            assert name not in html, (params, name)
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        (lambda s: url("org-chart", s), CHART_QUERIES),
+        (lambda s: url("org-chart", s) + "?q=o", CHART_QUERIES + 1),
+        (lambda s: url("org-chart", s) + "?view=lines", CHART_QUERIES),
+        (lambda s: url("org-chart", s) + "?view=lines&q=o", CHART_QUERIES + 1),
+        (lambda s: url("org-chart-unit", s, s.export.pk), 6),
+        (lambda s: url("org-chart-unit", s, s.export.pk) + "?q=clerk", 7),
+    ],
+)
+def test_query_counts_of_a_large_chart_do_not_grow_with_the_organisation(
+    client, monkeypatch, acme, other_org, page, expected
+):
+    # given a small organisation and a bigger one, both charted as large ones
+    from rantai.web.views import org as views
+
+    grow(other_org, 12)
+    monkeypatch.setattr(views, "CHART_FULL_MAX_POSITIONS", 3)
+    htmx = {"HX-Request": "true"}
+
+    def count(small: SmallOrg) -> int:
+        client.force_login(small.admin)
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(page(small), headers=htmx)
+        assert response.status_code == 200
+        return len(captured.captured_queries)
+
+    assert count(acme) == count(other_org) == expected

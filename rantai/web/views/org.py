@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -24,7 +25,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from rantai.accounts.access import Access
@@ -115,9 +116,51 @@ def _positive_int(value: str | None) -> int | None:
 
 # --- the organisation chart -------------------------------------------------------
 
+# Up to this many positions in view, the chart shows every unit with its positions
+# and holders. Above it the chart is "large": every unit still shows with its counts,
+# but only the top levels (or, when searching, the units with matches) show their
+# positions; the other units are closed and load theirs when opened.
+CHART_FULL_MAX_POSITIONS = 150
+# In a large chart: the positions shown at the top levels, and the matches of a
+# search shown inline (the others wait in closed units).
+CHART_OPEN_POSITIONS = 50
+CHART_MATCHES_INLINE = 50
+
+
+@dataclass(frozen=True)
+class ChartLinks:
+    """URL prefixes to which the chart's templates append a pk and "/": a lookup per
+    link rather than a `{% url %}` tag per card, holder and unit."""
+
+    party: str
+    position: str
+    person: str
+    unit_positions: str
+    unit_query: str  # "?inactive=1&q=…" for the positions a closed unit loads
+
+
+def _chart_links(access: Access, *, include_inactive: bool, query: str) -> ChartLinks:
+    def prefix(name: str) -> str:
+        return _url(name, access, 0).removesuffix("0/")
+
+    params = {"inactive": "1"} if include_inactive else {}
+    if query:
+        params["q"] = query
+    return ChartLinks(
+        party=prefix("party-detail"),
+        position=prefix("position-detail"),
+        person=prefix("person-detail"),
+        unit_positions=prefix("org-chart-unit"),
+        unit_query=f"?{urlencode(params)}" if params else "",
+    )
+
 
 def _contains(needle: str, *values: str) -> bool:
     return any(needle in (value or "").casefold() for value in values)
+
+
+def _unit_matches(unit: queries.ChartUnit, needle: str) -> bool:
+    return _contains(needle, unit.party.name, unit.party.code)
 
 
 def _position_matches(chart_position: queries.ChartPosition, needle: str) -> bool:
@@ -136,13 +179,129 @@ def _filter_units(
     kept: list[queries.ChartUnit] = []
     for unit in units:
         children = _filter_units(unit.children, needle)
-        if _contains(needle, unit.party.name, unit.party.code):
+        if _unit_matches(unit, needle):
             kept.append(replace(unit, children=children))
             continue
         matching = [cp for cp in unit.positions if _position_matches(cp, needle)]
         if matching or children:
             kept.append(replace(unit, positions=matching, children=children))
     return kept
+
+
+def _prune_units(
+    units: list[queries.ChartUnit], keep: Callable[[queries.ChartUnit], bool]
+) -> list[queries.ChartUnit]:
+    """Copies of the units to keep and of those above them."""
+    kept: list[queries.ChartUnit] = []
+    for unit in units:
+        children = _prune_units(unit.children, keep)
+        if children or keep(unit):
+            kept.append(replace(unit, children=children))
+    return kept
+
+
+def _top_levels(units: list[queries.ChartUnit], budget: int) -> set[int]:
+    """Parties of the whole top levels of units that hold at most `budget` positions
+    together (partners count as the top level)."""
+    by_depth: dict[int, list[queries.ChartUnit]] = defaultdict(list)
+    for unit in units:
+        by_depth[unit.depth].append(unit)
+    chosen: set[int] = set()
+    total = 0
+    for depth in sorted(by_depth):
+        total += sum(unit.position_count for unit in by_depth[depth])
+        if total > budget:
+            break
+        chosen.update(unit.party.pk for unit in by_depth[depth])
+    return chosen
+
+
+def _large_units(
+    access: Access,
+    chart: queries.Chart,
+    query: str,
+    *,
+    include_inactive: bool,
+) -> tuple[list[queries.ChartUnit], list[queries.ChartUnit], int, int]:
+    """A large chart by unit: (units, partners, positions shown, matches not shown).
+
+    Without a search, the top levels show their positions and the other units are
+    closed. With one, the tree keeps the units with matches and those above them;
+    the first units with matches, up to CHART_MATCHES_INLINE matches, show them and
+    the later ones are closed (and load only their matches when opened)."""
+    needle = query.casefold()
+    units, partners = chart.units, chart.partners
+    # party pk -> the positions to show (None: all of them)
+    shown: dict[int, set[int] | None] = {}
+    more = 0
+    if not needle:
+        shown = dict.fromkeys(_top_levels(chart.all_units(), CHART_OPEN_POSITIONS))
+        for unit in chart.all_units():
+            if unit.party.pk not in shown:
+                unit.collapsed = True
+                unit.lazy = unit.position_count > 0
+    else:
+        matches = queries.chart_matches(
+            access, query, include_inactive=include_inactive
+        )
+
+        def has_matches(unit: queries.ChartUnit) -> bool:
+            return unit.party.pk in matches or _unit_matches(unit, needle)
+
+        units = _prune_units(units, has_matches)
+        partners = _prune_units(partners, has_matches)
+        inline = 0
+        for unit in queries.flatten(units) + partners:
+            if _unit_matches(unit, needle):
+                ids, found = None, unit.position_count
+            elif unit.party.pk in matches:
+                ids, found = matches[unit.party.pk], len(matches[unit.party.pk])
+            else:
+                continue  # only on the way to a match
+            if not more and inline + found <= CHART_MATCHES_INLINE:
+                shown[unit.party.pk] = ids
+                inline += found
+            else:
+                unit.collapsed = True
+                unit.lazy = found > 0
+                more += found
+    by_party = queries.chart_positions(
+        access, party_ids=list(shown), include_inactive=include_inactive
+    )
+    count = 0
+    for unit in queries.flatten(units) + partners:
+        if unit.party.pk in shown:
+            ids = shown[unit.party.pk]
+            unit.positions = [
+                item
+                for item in by_party.get(unit.party.pk, [])
+                if ids is None or item.position.pk in ids
+            ]
+            count += len(unit.positions)
+    return units, partners, count, more
+
+
+def _label_units(units: list[queries.ChartUnit]) -> None:
+    """The texts of each unit's summary, translated here once per unit: a
+    {% blocktranslate %} per unit and count dominated the rendering of a large chart."""
+    for unit in units:
+        name = unit.party.name
+        unit.labels = {
+            "positions": ngettext(
+                "%(counter)s position", "%(counter)s positions", unit.position_count
+            )
+            % {"counter": unit.position_count},
+            "vacancies": ngettext(
+                "%(counter)s vacancy", "%(counter)s vacancies", unit.vacancy_count
+            )
+            % {"counter": unit.vacancy_count},
+            "people": ngettext(
+                "%(counter)s person", "%(counter)s people", unit.people_count
+            )
+            % {"counter": unit.people_count},
+            "open": _("Open %(name)s") % {"name": name},
+            "sub_units": _("Sub-units of %(name)s") % {"name": name},
+        }
 
 
 @dataclass
@@ -152,14 +311,18 @@ class LineNode:
     item: queries.ChartPosition
     party: Party
     children: list[LineNode] = field(default_factory=list)
+    more: int = 0  # positions under this one that a large chart does not show
 
 
-def _superior_lines(units: list[queries.ChartUnit], needle: str = "") -> list[LineNode]:
-    """Positions as a forest by superior; a superior outside the chart starts a tree."""
-    nodes: dict[int, LineNode] = {}
-    for unit in units:
-        for item in unit.positions:
-            nodes[item.position.pk] = LineNode(item=item, party=unit.party)
+def _superior_lines(
+    items: list[tuple[queries.ChartPosition, Party]],
+    keep: Callable[[LineNode], bool] | None = None,
+) -> list[LineNode]:
+    """Positions as a forest by superior; a superior outside the chart starts a tree.
+    With `keep`, only the positions it keeps and those above them."""
+    nodes = {
+        item.position.pk: LineNode(item=item, party=party) for item, party in items
+    }
     roots: list[LineNode] = []
     for node in nodes.values():
         parent = nodes.get(node.item.position.superior_id or 0)
@@ -169,11 +332,7 @@ def _superior_lines(units: list[queries.ChartUnit], needle: str = "") -> list[Li
         kept = []
         for node in branch:
             node.children = prune(node.children)
-            if (
-                node.children
-                or _position_matches(node.item, needle)
-                or _contains(needle, node.party.name)
-            ):
+            if node.children or (keep is not None and keep(node)):
                 kept.append(node)
         return kept
 
@@ -183,36 +342,153 @@ def _superior_lines(units: list[queries.ChartUnit], needle: str = "") -> list[Li
         return sorted(branch, key=lambda n: (n.party.name, n.item.position.title))
 
     roots = sort(roots)
-    return prune(roots) if needle else roots
+    return prune(roots) if keep is not None else roots
+
+
+def _chart_lines(
+    access: Access,
+    chart: queries.Chart,
+    query: str,
+    *,
+    large: bool,
+    include_inactive: bool,
+) -> tuple[list[LineNode], int, int]:
+    """The superior lines: (trees, positions matching the search, matches not shown).
+
+    A large chart shows the whole top levels of the lines, up to
+    CHART_OPEN_POSITIONS positions, and notes how many positions sit under the last
+    ones; a search shows the first CHART_MATCHES_INLINE matches and the lines above
+    them."""
+    needle = query.casefold()
+    party_of = {unit.party.pk: unit.party for unit in chart.all_units()}
+
+    def party_matches(party_id: int) -> bool:
+        return _contains(needle, party_of[party_id].name)
+
+    if not large:
+        by_party = queries.chart_positions(access, include_inactive=include_inactive)
+        items = [
+            (item, party_of[party_id])
+            for party_id, positions in by_party.items()
+            if party_id in party_of
+            for item in positions
+        ]
+        if not needle:
+            return _superior_lines(items), 0, 0
+        matching = {
+            item.position.pk
+            for item, party in items
+            if _position_matches(item, needle) or party_matches(party.pk)
+        }
+        keep = lambda node: node.item.position.pk in matching  # noqa: E731
+        return _superior_lines(items, keep), len(matching), 0
+
+    stubs = {stub.pk: stub for stub in chart.positions}
+    children: dict[int | None, list[queries.PositionStub]] = defaultdict(list)
+    for stub in stubs.values():
+        children[stub.superior_id if stub.superior_id in stubs else None].append(stub)
+    for branch in children.values():
+        branch.sort(key=lambda s: (party_of[s.party_id].name, s.title))
+    shown: set[int] = set()
+    more = 0
+    if needle:
+        found = set().union(
+            *queries.chart_matches(
+                access, query, include_inactive=include_inactive
+            ).values()
+        )
+        in_order: list[int] = []  # matches as the lines list them
+        stack = list(reversed(children[None]))
+        while stack:
+            stub = stack.pop()
+            if stub.pk in found or party_matches(stub.party_id):
+                in_order.append(stub.pk)
+            stack.extend(reversed(children[stub.pk]))
+        matching = set(in_order[:CHART_MATCHES_INLINE])
+        more = len(in_order) - len(matching)
+        for pk in matching:  # and the lines above them
+            while pk in stubs and pk not in shown:
+                shown.add(pk)
+                pk = stubs[pk].superior_id  # type: ignore[assignment]
+    else:
+        level = children[None]
+        while level and len(shown) + len(level) <= CHART_OPEN_POSITIONS:
+            shown.update(stub.pk for stub in level)
+            level = [child for stub in level for child in children[stub.pk]]
+        if not shown:  # even the first level is too long: its first positions
+            shown.update(stub.pk for stub in level[:CHART_OPEN_POSITIONS])
+    by_party = queries.chart_positions(
+        access, position_ids=shown, include_inactive=include_inactive
+    )
+    items = [
+        (item, party_of[party_id])
+        for party_id, positions in by_party.items()
+        for item in positions
+    ]
+    if needle:
+        keep = lambda node: node.item.position.pk in matching  # noqa: E731
+        return _superior_lines(items, keep), len(matching), more
+    lines = _superior_lines(items)
+    below: dict[int, int] = {}
+
+    def size(pk: int) -> int:  # the positions under a position
+        if pk not in below:
+            below[pk] = sum(1 + size(child.pk) for child in children[pk])
+        return below[pk]
+
+    under_shown = 0
+    stack_nodes = list(lines)
+    while stack_nodes:
+        node = stack_nodes.pop()
+        if not node.children:
+            node.more = size(node.item.position.pk)
+            under_shown += node.more
+        stack_nodes.extend(node.children)
+    return lines, 0, len(stubs) - len(shown) - under_shown
 
 
 @org_view
 @require_http_methods(["GET", "HEAD"])
 def org_chart(request: HttpRequest) -> HttpResponse:
-    """Units as a tree with their positions, holders and vacancies; partners apart."""
+    """Units as a tree with their positions, holders and vacancies; partners apart.
+
+    Up to CHART_FULL_MAX_POSITIONS positions, everything; beyond, a large chart (see
+    `_large_units` and `_chart_lines`). The same queries whatever the size."""
     access = _access(request)
     include_inactive = _may_see_inactive(access) and request.GET.get("inactive") == "1"
     mode = "lines" if request.GET.get("view") == "lines" else "units"
     query = _search_term(request)
     needle = query.casefold()
-    chart = queries.chart(access, include_inactive=include_inactive)
+    chart = queries.chart_outline(access, include_inactive=include_inactive)
+    large = chart.position_count > CHART_FULL_MAX_POSITIONS
     units, partners = chart.units, chart.partners
     lines: list[LineNode] = []
+    shown = more = 0
     if mode == "lines":
-        lines = _superior_lines(queries.flatten(units) + partners, needle)
-    if needle:
-        units = _filter_units(units, needle)
-        partners = _filter_units(partners, needle)
-    visible_parties = {
-        unit.party.pk for unit in queries.flatten(chart.units) + chart.partners
-    }
-    shown = sum(len(u.positions) for u in queries.flatten(units) + partners)
+        lines, shown, more = _chart_lines(
+            access, chart, query, large=large, include_inactive=include_inactive
+        )
+    elif large:
+        units, partners, shown, more = _large_units(
+            access, chart, query, include_inactive=include_inactive
+        )
+    else:
+        by_party = queries.chart_positions(access, include_inactive=include_inactive)
+        for unit in chart.all_units():
+            unit.positions = by_party.get(unit.party.pk, [])
+        if needle:
+            units = _filter_units(units, needle)
+            partners = _filter_units(partners, needle)
+        shown = sum(len(u.positions) for u in queries.flatten(units) + partners)
+    if mode == "units":
+        _label_units(queries.flatten(units) + partners)
     return _page(
         request,
         "web/org/chart.html",
         partial="chart-results",
         nav="chart",
         chart=chart,
+        large=large,
         units=units,
         partners=partners,
         lines=lines,
@@ -221,8 +497,49 @@ def org_chart(request: HttpRequest) -> HttpResponse:
         include_inactive=include_inactive,
         may_see_inactive=_may_see_inactive(access),
         shown_positions=shown,
-        visible_parties=visible_parties,
+        more_matches=more,
+        links=_chart_links(access, include_inactive=include_inactive, query=query),
     )
+
+
+@org_view
+@require_http_methods(["GET", "HEAD"])
+def org_chart_unit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The position cards of one unit, which a closed unit of a large chart loads
+    when opened (with `q`, only the unit's matches). Without htmx, the unit's page."""
+    access = _access(request)
+    include_inactive = _may_see_inactive(access) and request.GET.get("inactive") == "1"
+    party_qs = queries.parties(access)
+    if not include_inactive:
+        party_qs = party_qs.filter(is_active=True)
+    party = queries.get_or_404(party_qs, pk)
+    if not getattr(request, "htmx", False):
+        response: HttpResponse = redirect(_url("party-detail", access, party.pk))
+    else:
+        query = _search_term(request)
+        positions = queries.chart_positions(
+            access, party_ids=[party.pk], include_inactive=include_inactive
+        ).get(party.pk, [])
+        needle = query.casefold()
+        if needle and not _contains(needle, party.name, party.code):
+            found = queries.chart_matches(
+                access, query, include_inactive=include_inactive, party_id=party.pk
+            ).get(party.pk, set())
+            positions = [item for item in positions if item.position.pk in found]
+        response = render(
+            request,
+            "web/org/chart.html#unit-positions",
+            base_context(
+                request,
+                unit=queries.ChartUnit(party=party, positions=positions),
+                query=query,
+                links=_chart_links(
+                    access, include_inactive=include_inactive, query=query
+                ),
+            ),
+        )
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 # --- parties ----------------------------------------------------------------------

@@ -3,7 +3,8 @@
 (function () {
   "use strict";
 
-  // Expand or collapse every unit of the organisation chart at once.
+  // Expand or collapse every unit of the organisation chart at once. (A large chart
+  // offers only "collapse": expanding would load the positions of every unit.)
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-expand-all], [data-collapse-all]");
     if (!button) {
@@ -37,8 +38,8 @@
 
   function enhance(root) {
     root.querySelectorAll("form").forEach(showParentForKind);
-    // Tools that need JavaScript stay hidden without it.
-    root.querySelectorAll("[data-tree-tools]").forEach(function (element) {
+    // Tools and notes that need JavaScript stay hidden without it.
+    root.querySelectorAll("[data-tree-tools], [data-needs-js]").forEach(function (element) {
       element.hidden = false;
     });
     // After a refused form, move the focus to the summary of what went wrong.
@@ -51,6 +52,18 @@
   document.addEventListener("DOMContentLoaded", function () {
     enhance(document);
   });
+  // A closed unit of a large chart loads its positions when opened: if that fails,
+  // say so in place of "Loading…" (the unit's own page is linked just above).
+  function showLoadError(event) {
+    var target = event.detail && event.detail.target;
+    var note = target && target.querySelector("[data-load-error]");
+    if (note) {
+      note.textContent = note.getAttribute("data-load-error");
+    }
+  }
+  document.addEventListener("htmx:responseError", showLoadError);
+  document.addEventListener("htmx:sendError", showLoadError);
+
   // htmx announces every piece of content it puts in the page.
   document.addEventListener("htmx:load", function (event) {
     if (event.detail && event.detail.elt && event.detail.elt !== document.body) {
