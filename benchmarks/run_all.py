@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["org_pages.py"]
+SCRIPTS = [
+    "org_pages.py",
+    "critical_path.py",
+    "engine_vs_spiffworkflow.py",
+    "engine_scaling.py",
+    "run_pages.py",
+]
 
 
 def main() -> int:

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "rantai.accounts",
     "rantai.audit",
     "rantai.org",
+    "rantai.chains",
     "rantai.api",
     "rantai.web",
     "rantai.demo",

@@ -4,15 +4,29 @@ everything else, so it obeys every rule and writes a verifiable audit trail."""
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 from rantai.accounts.models import Organisation, Role, User
 from rantai.accounts.services import create_user
+from rantai.chains import services as chains
+from rantai.chains.calendar import add_working_minutes, subtract_working_minutes
+from rantai.chains.models import (
+    ConditionOperator,
+    DurationUnit,
+    FieldType,
+    ProcedureVersion,
+    RaciRole,
+    Run,
+    Task,
+)
+from rantai.chains.projection import calendar_spec
 from rantai.org import membership
 from rantai.org import services as org
-from rantai.org.models import Party, PartyKind, Person, Position
+from rantai.org.models import Duty, Party, PartyKind, Person, Position
 
 DEMO_SLUG = "nusantara-makmur"
 DEMO_PASSWORD = "rantai-demo"  # noqa: S105 - printed for the demo on purpose
@@ -426,4 +440,328 @@ def load(*, today: dt.date | None = None) -> Organisation:
         end_date=today - dt.timedelta(days=61),
     )
     org.deactivate_person(former, actor=admin, expected_version=former.version)
+    load_chains(organisation, users=users, positions=positions, parties=parties)
     return organisation
+
+
+# --- chains: the shipment procedure and its runs -----------------------------------
+
+SHIPMENT_FIELDS = [
+    ("quantity", "Jumlah barang", FieldType.INTEGER, "units"),
+    ("destination", "Kota tujuan", FieldType.TEXT, ""),
+    ("shipment_value", "Nilai pengiriman", FieldType.DECIMAL, "IDR"),
+]
+APPROVAL_THRESHOLD = 500_000_000
+# (key, name, R position or party code, A position, duration, unit, duty of R,
+#  predecessors, consulted/informed)
+SHIPMENT_STEPS: list[
+    tuple[str, str, str, str, str, str, str | None, list[str], list[tuple[str, str]]]
+] = [
+    (
+        "set-target",
+        "Tetapkan target pengiriman (set the delivery target)",
+        "MKT-STAFF",
+        "MKT-HEAD",
+        "1",
+        DurationUnit.WORKING_DAYS,
+        "Confirm delivery details with customers",
+        [],
+        [("I", "EXP-HEAD")],
+    ),
+    (
+        "produce",
+        "Produksi barang (produce the goods)",
+        "PRD-HEAD",
+        "PRD-HEAD",
+        "5",
+        DurationUnit.WORKING_DAYS,
+        "Release finished goods",
+        [],
+        [("I", "WH-HEAD")],
+    ),
+    (
+        "price-shipping",
+        "Hitung biaya pengiriman (price the shipping)",
+        "EXP-DOC",
+        "EXP-HEAD",
+        "1",
+        DurationUnit.WORKING_DAYS,
+        "Prepare shipping documents",
+        [],
+        [("C", "WH-HEAD")],
+    ),
+    (
+        "schedule-shipment",
+        "Jadwalkan pengiriman di gudang (schedule the shipment)",
+        "WH-COORD",
+        "WH-HEAD",
+        "1",
+        DurationUnit.WORKING_DAYS,
+        "Coordinate loading",
+        ["produce", "price-shipping"],
+        [("I", "EXP-HEAD")],
+    ),
+    (
+        "approve-shipment",
+        "Persetujuan manajer ekspor (export manager approval)",
+        "EXP-HEAD",
+        "EXP-HEAD",
+        "4",
+        DurationUnit.WORKING_HOURS,
+        "Approve shipments above the value limit",
+        ["schedule-shipment"],
+        [],
+    ),
+    (
+        "forwarder-pickup",
+        "Penjemputan oleh forwarder (forwarder pickup)",
+        "FWD",
+        "WH-HEAD",
+        "1",
+        DurationUnit.WORKING_DAYS,
+        None,
+        ["schedule-shipment", "approve-shipment"],
+        [("I", "EXP-HEAD")],
+    ),
+    (
+        "confirm-delivery",
+        "Konfirmasi penerimaan pelanggan (delivery confirmation)",
+        "CUST-A",
+        "MKT-HEAD",
+        "2",
+        DurationUnit.WORKING_DAYS,
+        None,
+        ["forwarder-pickup"],
+        [("I", "EXP-HEAD")],
+    ),
+]
+
+
+def load_chains(
+    organisation: Organisation,
+    *,
+    users: dict[str, User],
+    positions: dict[str, Position],
+    parties: dict[str, Party],
+    now: dt.datetime | None = None,
+) -> None:
+    """The shipment procedure (Pengiriman Produk), one run in progress and one
+    finished run that missed its target by two days.
+
+    Both runs are driven through the services with a controllable clock (`now`),
+    so their tasks carry past times while the audit trail records when the demo
+    was loaded.
+    """
+    now = now or timezone.now()
+    rina, admin = users["rina"], users["admin"]
+    for year in sorted({now.year - 1, now.year, now.year + 1}):
+        chains.load_public_holidays(organisation, actor=admin, year=year)
+    procedure = chains.create_procedure(
+        organisation,
+        actor=rina,
+        code="SHIP",
+        name="Pengiriman Produk (shipment to a customer city)",
+        owner_position=positions["EXP-HEAD"],
+        description=(
+            "From the delivery target to the customer's confirmation: marketing, "
+            "production, export, the warehouse, the forwarder and the customer."
+        ),
+    )
+    version = procedure.versions.get()
+    for key, label, field_type, unit in SHIPMENT_FIELDS:
+        chains.add_run_field(
+            version,
+            actor=rina,
+            key=key,
+            label=label,
+            field_type=field_type,
+            unit=unit,
+        )
+    steps = {}
+    for (
+        key,
+        name,
+        responsible,
+        accountable,
+        duration,
+        unit,
+        duty_title,
+        _after,
+        others,
+    ) in SHIPMENT_STEPS:
+        condition = {}
+        if key == "approve-shipment":
+            condition = {
+                "condition_field": "shipment_value",
+                "condition_operator": ConditionOperator.GT,
+                "condition_value": str(APPROVAL_THRESHOLD),
+            }
+        duty = (
+            Duty.objects.filter(
+                position=positions[responsible], title=duty_title
+            ).first()
+            if duty_title
+            else None
+        )
+        step = chains.add_step(
+            version,
+            actor=rina,
+            key=key,
+            name=name,
+            duration_value=duration,
+            duration_unit=unit,
+            duty=duty,
+            evidence_description=EVIDENCE.get(key, ""),
+            **condition,
+        )
+        steps[key] = step
+        if responsible in parties:
+            chains.add_step_role(
+                step, actor=rina, role=RaciRole.RESPONSIBLE, party=parties[responsible]
+            )
+        else:
+            chains.add_step_role(
+                step,
+                actor=rina,
+                role=RaciRole.RESPONSIBLE,
+                position=positions[responsible],
+            )
+        chains.add_step_role(
+            step,
+            actor=rina,
+            role=RaciRole.ACCOUNTABLE,
+            position=positions[accountable],
+        )
+        for role, code in others:
+            chains.add_step_role(step, actor=rina, role=role, position=positions[code])
+    for key, *_rest, after, _others in SHIPMENT_STEPS:
+        for predecessor in after:
+            chains.add_dependency(
+                version,
+                actor=rina,
+                predecessor=steps[predecessor],
+                successor=steps[key],
+            )
+    chains.publish(
+        version, actor=rina, expected_version=None, now=now - dt.timedelta(days=90)
+    )
+    version.refresh_from_db()
+    _finished_run(organisation, version, users=users, now=now)
+    _run_in_progress(organisation, version, users=users, now=now)
+
+
+EVIDENCE = {
+    "set-target": "The customer's order with quantity and delivery date.",
+    "produce": "Production release note of the batch.",
+    "price-shipping": "Forwarder quotation.",
+    "schedule-shipment": "Loading schedule.",
+    "forwarder-pickup": "Signed pickup note (surat jalan).",
+    "confirm-delivery": "Customer's signed receipt.",
+}
+
+
+def _act(run: Run, key: str, action: str, user: User, moment: dt.datetime) -> None:
+    task = Task.objects.get(run=run, key=key)
+    if action == "start":
+        chains.start_task(task, actor=user, expected_version=task.version, now=moment)
+    else:
+        chains.complete_task(
+            task, actor=user, expected_version=task.version, now=moment
+        )
+
+
+def _finished_run(
+    organisation: Organisation,
+    version: ProcedureVersion,
+    *,
+    users: dict[str, User],
+    now: dt.datetime,
+) -> Run:
+    """Ship 200 units to Kota A: production overran by two days, so the customer
+    confirmed receipt two days after the due date."""
+    cal = calendar_spec(organisation)
+    local_day = (
+        (now - dt.timedelta(days=28))
+        .astimezone(zoneinfo.ZoneInfo(organisation.time_zone))
+        .date()
+    )
+    # a Wednesday, so two days late is still a working day
+    due_day = local_day - dt.timedelta(days=(local_day.weekday() - 2) % 7)
+    due_at = chains.due_at_for_date(organisation, due_day)
+    day = 480
+    started = subtract_working_minutes(cal, due_at, 8 * day)
+    run = chains.start_run(
+        version,
+        actor=users["rina"],
+        title="Ship 200 units to Kota A",
+        objective="Deliver 200 units to PT Sumber Rezeki in Kota A.",
+        measure_quantity=200,
+        measure_unit="units",
+        due_at=due_at,
+        field_values={
+            "quantity": 200,
+            "destination": "Kota A",
+            "shipment_value": "300000000",
+        },
+        now=started,
+    )
+
+    def after(minutes: int) -> dt.datetime:
+        return add_working_minutes(cal, started, minutes)
+
+    final = due_at + dt.timedelta(days=2)
+    _act(run, "produce", "start", users["agus"], after(15))
+    _act(run, "set-target", "complete", users["sari"], after(400))
+    _act(run, "price-shipping", "complete", users["rina"], after(450))
+    _act(run, "produce", "complete", users["agus"], after(7 * day))
+    _act(run, "schedule-shipment", "complete", users["budi"], after(7 * day + 420))
+    _act(
+        run,
+        "forwarder-pickup",
+        "complete",
+        users["joko"],
+        min(after(9 * day), final - dt.timedelta(hours=6)),
+    )
+    _act(run, "confirm-delivery", "complete", users["lina"], final)
+    return run
+
+
+def _run_in_progress(
+    organisation: Organisation,
+    version: ProcedureVersion,
+    *,
+    users: dict[str, User],
+    now: dt.datetime,
+) -> Run:
+    """Ship 500 units to Kota A: target set and shipping priced, production under
+    way, due in about two weeks."""
+    cal = calendar_spec(organisation)
+    started = subtract_working_minutes(cal, now, 4 * 480 + 120)
+    local_today = now.astimezone(zoneinfo.ZoneInfo(organisation.time_zone)).date()
+    run = chains.start_run(
+        version,
+        actor=users["rina"],
+        title="Ship 500 units to Kota A",
+        objective="Deliver 500 units to PT Sumber Rezeki in Kota A.",
+        measure_quantity=500,
+        measure_unit="units",
+        due_at=chains.due_at_for_date(
+            organisation, local_today + dt.timedelta(days=14)
+        ),
+        field_values={
+            "quantity": 500,
+            "destination": "Kota A",
+            "shipment_value": "750000000",
+        },
+        now=started,
+    )
+
+    def after(minutes: int) -> dt.datetime:
+        return add_working_minutes(cal, started, minutes)
+
+    _act(run, "produce", "start", users["agus"], after(30))
+    _act(run, "set-target", "complete", users["sari"], after(300))
+    _act(run, "price-shipping", "start", users["rina"], after(480))
+    _act(run, "price-shipping", "complete", users["rina"], after(900))
+    chains.refresh_schedule(run, now=now)
+    return run

@@ -6,4 +6,6 @@ urlpatterns = [
     path("", include("rantai.web.urls_accounts")),
     path("o/<slug:org>/", include("rantai.web.urls_org")),
     path("o/<slug:org>/transfer/", include("rantai.web.urls_transfer")),
+    path("o/<slug:org>/", include("rantai.web.urls_procedures")),
+    path("o/<slug:org>/", include("rantai.web.urls_runs")),
 ]

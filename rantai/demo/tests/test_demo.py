@@ -192,3 +192,54 @@ def test_demo_reset_recreates_a_sqlite_database(tmp_path: Path):
             ).fetchall()
             == loaded
         )
+
+
+def test_the_demo_ships_500_units_to_kota_a_and_missed_one_target(demo):
+    from rantai.chains.models import (
+        Procedure,
+        Run,
+        RunResult,
+        RunStatus,
+        Task,
+        VersionStatus,
+    )
+
+    procedure = Procedure.objects.get(organisation=demo, code="SHIP")
+    version = procedure.versions.get()
+    assert (procedure.owner_position.code, version.status) == (
+        "EXP-HEAD",
+        VersionStatus.PUBLISHED,
+    )
+    assert list(version.steps.values_list("key", flat=True)) == [
+        "set-target",
+        "produce",
+        "price-shipping",
+        "schedule-shipment",
+        "approve-shipment",
+        "forwarder-pickup",
+        "confirm-delivery",
+    ]
+    current = Run.objects.get(organisation=demo, title="Ship 500 units to Kota A")
+    assert current.status == RunStatus.ACTIVE
+    assert dict(Task.objects.filter(run=current).values_list("key", "status")) == {
+        "set-target": "done",
+        "produce": "in_progress",
+        "price-shipping": "done",
+        "schedule-shipment": "pending",
+        "approve-shipment": "pending",
+        "forwarder-pickup": "pending",
+        "confirm-delivery": "pending",
+    }
+    assert current.due_at - timezone.now() > dt.timedelta(days=12)
+    finished = Run.objects.get(organisation=demo, title="Ship 200 units to Kota A")
+    assert (finished.status, finished.result, finished.result_delay) == (
+        RunStatus.COMPLETED,
+        RunResult.MISSED,
+        dt.timedelta(days=2),
+    )
+    # the approval did not apply: the shipment was worth 300,000,000
+    approval = Task.objects.get(run=finished, key="approve-shipment")
+    assert (approval.status, approval.skipped_reason) == (
+        "skipped",
+        "condition not met",
+    )

@@ -1,0 +1,661 @@
+"""Schedules by the critical path method: plain functions over plain data.
+
+Everything is converted once to integer *working-minute offsets* on the calendar's
+working timeline (0 = now, rounded up to the minute), the critical path method runs
+on integers, and the results are mapped back to UTC datetimes. No Django here: the
+services feed these functions from the database and the benchmarks and tests call
+them directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import attrgetter, eq, lt, sub
+from typing import cast
+
+from .calendar import (
+    MICROSECONDS_PER_MINUTE,
+    UTC,
+    CalendarSpec,
+    compiled_calendar,
+    working_minutes_between,
+)
+
+__all__ = [
+    "AT_RISK",
+    "FINISH_TO_START",
+    "LATE",
+    "ON_TRACK",
+    "START_TO_START",
+    "DepInput",
+    "OffsetSchedule",
+    "Schedule",
+    "TaskInput",
+    "TaskSchedule",
+    "compute_schedule",
+    "critical_path_offsets",
+    "longest_remaining_paths",
+]
+
+FINISH_TO_START = "finish_to_start"
+START_TO_START = "start_to_start"
+
+ON_TRACK = "on_track"
+AT_RISK = "at_risk"
+LATE = "late"
+
+# How each task status takes part in the schedule.
+_WAITING = 0  # pending, ready: estimated, starts no earlier than now
+_STARTED = 1  # in progress, awaiting: actual start, estimated finish (>= now)
+_DONE = 2  # actual start and finish
+_PASSED = 3  # skipped, cancelled: zero time, when its predecessors allow
+_STATUS_ROLES = {
+    "pending": _WAITING,
+    "ready": _WAITING,
+    "in_progress": _STARTED,
+    "awaiting": _STARTED,
+    "done": _DONE,
+    "skipped": _PASSED,
+    "cancelled": _PASSED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInput:
+    """A task as the scheduler sees it (estimate in working minutes, actuals)."""
+
+    id: int
+    duration_minutes: int
+    status: str
+    started_at: dt.datetime | None = None
+    done_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DepInput:
+    """``successor`` may start ``lag_minutes`` working minutes after ``predecessor``
+    finishes (finish_to_start) or starts (start_to_start)."""
+
+    predecessor: int
+    successor: int
+    kind: str = FINISH_TO_START
+    lag_minutes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSchedule:
+    """A task's place in the schedule (UTC); slack in working minutes."""
+
+    earliest_start: dt.datetime
+    earliest_finish: dt.datetime
+    latest_start: dt.datetime
+    latest_finish: dt.datetime
+    slack_minutes: int
+    critical: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A run's schedule: per task, the critical path (task ids in order), the
+    projected finish and the status against the due date (``on_track``,
+    ``at_risk`` or ``late``)."""
+
+    tasks: dict[int, TaskSchedule]
+    critical_path: list[int]
+    projected_finish: dt.datetime
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetSchedule:
+    """The critical path method in working-minute offsets (every task from 0)."""
+
+    earliest_start: dict[int, int]
+    earliest_finish: dict[int, int]
+    latest_start: dict[int, int]
+    latest_finish: dict[int, int]
+    critical_path: list[int]
+    finish: int
+
+
+# -- the graph ------------------------------------------------------------------
+
+# (successor's index, is start-to-start, lag in working minutes)
+_Edge = tuple[int, bool, int]
+_KINDS = frozenset({FINISH_TO_START, START_TO_START})
+_predecessor_of = attrgetter("predecessor")
+_successor_of = attrgetter("successor")
+_kind_of = attrgetter("kind")
+_lag_of = attrgetter("lag_minutes")
+
+
+class _Graph:
+    """Tasks by index, their outgoing dependencies and a topological order.
+
+    Built column by column (``map`` over ``attrgetter``, in C) so that the Python
+    work per dependency is one append: with the two passes, this is nearly all the
+    time of a large schedule.
+    """
+
+    __slots__ = ("ids", "order", "successors", "tails")
+
+    def __init__(self, ids: Sequence[int], dependencies: Iterable[DepInput]) -> None:
+        self.ids = list(ids)
+        count = len(self.ids)
+        index = dict(zip(self.ids, range(count), strict=True))
+        if len(index) != count:
+            seen: set[int] = set()
+            for task_id in self.ids:
+                if task_id in seen:
+                    raise ValueError(f"task {task_id} is listed twice")
+                seen.add(task_id)
+        deps = dependencies if isinstance(dependencies, list) else list(dependencies)
+        try:
+            heads = list(map(index.__getitem__, map(_predecessor_of, deps)))
+            tails = list(map(index.__getitem__, map(_successor_of, deps)))
+        except KeyError as error:
+            raise ValueError(f"dependency on unknown task {error.args[0]}") from None
+        kinds = list(map(_kind_of, deps))
+        unknown = set(kinds) - _KINDS
+        if unknown:
+            raise ValueError(f"unknown dependency kind {min(map(str, unknown))!r}")
+        lags = list(map(_lag_of, deps))
+        if lags and min(lags) < 0:
+            bad = deps[lags.index(min(lags))]
+            raise ValueError(
+                f"dependency {bad.predecessor} -> {bad.successor} has a negative lag"
+            )
+        successors: list[list[_Edge]] = [[] for _ in range(count)]
+        for head, tail, start_to_start, lag in zip(
+            heads, tails, map(START_TO_START.__eq__, kinds), lags, strict=True
+        ):
+            successors[head].append((tail, start_to_start, lag))
+        self.successors = successors
+        self.tails = tails
+        # Tasks usually come in procedure order; when every dependency points
+        # forward in the given order, that order is already topological.
+        # Otherwise it is found when first needed (the forward pass finds it on
+        # the way).
+        self.order: list[int] | None = (
+            list(range(count)) if all(map(lt, heads, tails)) else None
+        )
+
+    def waiting_counts(self) -> list[int]:
+        """Per task, the number of its predecessors (for Kahn's algorithm)."""
+        waiting = [0] * len(self.successors)
+        for tail in self.tails:
+            waiting[tail] += 1
+        return waiting
+
+    def topological_order(self) -> list[int]:
+        """Kahn's algorithm; raises naming a cycle when there is one."""
+        if self.order is not None:
+            return self.order
+        successors = self.successors
+        waiting = self.waiting_counts()
+        order = [position for position, left in enumerate(waiting) if left == 0]
+        for position in order:  # grows while being read
+            for successor, _, _ in successors[position]:
+                left = waiting[successor] - 1
+                waiting[successor] = left
+                if left == 0:
+                    order.append(successor)
+        if len(order) != len(waiting):
+            raise self.cycle_error(waiting)
+        self.order = order
+        return order
+
+    def cycle_error(self, waiting: list[int]) -> ValueError:
+        # Every task still waiting has a predecessor still waiting: walk backwards
+        # from the lowest such id until a task repeats.
+        ids = self.ids
+        stuck = {position for position, left in enumerate(waiting) if left > 0}
+        predecessors: dict[int, list[int]] = {position: [] for position in stuck}
+        for position in stuck:
+            for successor, _, _ in self.successors[position]:
+                if successor in stuck:
+                    predecessors[successor].append(position)
+        current = min(stuck, key=ids.__getitem__)
+        walked: list[int] = []
+        seen: dict[int, int] = {}
+        while current not in seen:
+            seen[current] = len(walked)
+            walked.append(current)
+            current = min(predecessors[current], key=ids.__getitem__)
+        loop = walked[seen[current] :]
+        loop.reverse()  # walked against the arrows; name it along them
+        first = loop.index(min(loop, key=ids.__getitem__))
+        loop = loop[first:] + loop[:first]
+        names = [str(ids[position]) for position in loop]
+        names.append(names[0])
+        return ValueError("dependency cycle: " + " -> ".join(names))
+
+
+# -- the critical path method on offsets ------------------------------------------
+
+
+class _Passes:
+    """Forward and backward passes over working-minute offsets.
+
+    The forward pass pushes each task's bounds to its successors in topological
+    order and remembers which predecessor sets each start, which gives the
+    critical path without another walk over the dependencies.
+    """
+
+    __slots__ = (
+        "binding",
+        "earliest_finish",
+        "earliest_start",
+        "finish",
+        "latest_finish",
+        "latest_start",
+        "sink",
+    )
+
+    def __init__(
+        self,
+        graph: _Graph,
+        durations: list[int],
+        roles: list[int] | None = None,
+        actual_starts: list[int] | None = None,
+        actual_finishes: list[int] | None = None,
+        floor: int = 0,
+        origin: int = 0,
+    ) -> None:
+        count = len(durations)
+        ids = graph.ids
+        successors = graph.successors
+        # Without a known order, this pass is also Kahn's algorithm: a task is
+        # placed when its last predecessor has pushed its bound.
+        order = graph.order
+        waiting: list[int] | None = None
+        if order is None:
+            waiting = graph.waiting_counts()
+            order = [position for position, left in enumerate(waiting) if left == 0]
+        if roles is None:
+            roles = [_WAITING] * count
+            earliest_start = [floor] * count
+        else:
+            earliest_start = [floor if role == _WAITING else origin for role in roles]
+        starts = actual_starts if actual_starts is not None else earliest_start
+        finishes = actual_finishes if actual_finishes is not None else earliest_start
+        earliest_finish = [0] * count
+        binding = [-1] * count
+
+        for position in order:
+            role = roles[position]
+            if role == _WAITING:
+                start = earliest_start[position]
+                end = start + durations[position]
+            elif role == _PASSED:
+                start = end = earliest_start[position]
+            elif role == _STARTED:
+                start = earliest_start[position] = starts[position]
+                end = max(floor, start + durations[position])
+            else:
+                start = earliest_start[position] = starts[position]
+                end = finishes[position]
+            earliest_finish[position] = end
+            if waiting is None:
+                for other, start_to_start, lag in successors[position]:
+                    bound = (start if start_to_start else end) + lag
+                    current = earliest_start[other]
+                    if bound > current:
+                        earliest_start[other] = bound
+                        binding[other] = position
+                    elif bound == current and (
+                        binding[other] < 0 or ids[position] < ids[binding[other]]
+                    ):
+                        binding[other] = position
+                continue
+            for other, start_to_start, lag in successors[position]:
+                bound = (start if start_to_start else end) + lag
+                current = earliest_start[other]
+                if bound > current:
+                    earliest_start[other] = bound
+                    binding[other] = position
+                elif bound == current and (
+                    binding[other] < 0 or ids[position] < ids[binding[other]]
+                ):
+                    binding[other] = position
+                left = waiting[other] - 1
+                waiting[other] = left
+                if left == 0:
+                    order.append(other)  # ``order`` grows while being read
+        if waiting is not None:
+            if len(order) != count:
+                raise graph.cycle_error(waiting)
+            graph.order = order
+
+        # The project finishes with its latest finish; ties go to the lowest id.
+        sink = -1
+        finish = 0
+        if count:
+            finish = max(earliest_finish)
+            if earliest_finish.count(finish) == 1:
+                sink = earliest_finish.index(finish)
+            else:
+                sink = min(
+                    compress(range(count), map(eq, earliest_finish, repeat(finish))),
+                    key=ids.__getitem__,
+                )
+
+        # Backward pass. A task that has already started is not moved by the
+        # schedule, so it does not constrain its predecessors either.
+        backward = successors
+        if _STARTED in roles or _DONE in roles:
+            fixed = [role in (_STARTED, _DONE) for role in roles]
+            backward = [
+                [edge for edge in edges if not fixed[edge[0]]] for edges in successors
+            ]
+        latest_start = [0] * count
+        latest_finish = [0] * count
+        for position in reversed(order):
+            span = earliest_finish[position] - earliest_start[position]
+            end = finish
+            for other, start_to_start, lag in backward[position]:
+                bound = latest_start[other] - lag
+                if start_to_start:
+                    bound += span
+                if bound < end:
+                    end = bound
+            latest_finish[position] = end
+            latest_start[position] = end - span
+
+        self.earliest_start = earliest_start
+        self.earliest_finish = earliest_finish
+        self.latest_start = latest_start
+        self.latest_finish = latest_finish
+        self.binding = binding
+        self.finish = finish
+        self.sink = sink
+
+    def critical_chain(
+        self, roles: list[int] | None = None, sink: int | None = None
+    ) -> list[int]:
+        """The chain of binding dependencies that ends in the projected finish.
+
+        Walks back from the task that finishes last (``sink``; by default the
+        lowest id among those with the latest finish) along the predecessor that
+        set each start (the lowest id on a tie, a predecessor before ``now``),
+        until a start was set by ``now`` or by an actual start.
+        """
+        position = self.sink if sink is None else sink
+        if position < 0:
+            return []
+        binding = self.binding
+        chain = [position]
+        while roles is None or roles[position] not in (_STARTED, _DONE):
+            position = binding[position]
+            if position < 0:
+                break
+            chain.append(position)
+        chain.reverse()
+        return chain
+
+
+def _duration_list(
+    ids: list[int], durations: Mapping[int, int], noun: str
+) -> list[int]:
+    """``durations`` in the order of ``ids``, refusing missing and negative ones."""
+    try:
+        minutes = list(map(durations.__getitem__, ids))
+    except KeyError as error:
+        raise ValueError(f"no duration for {noun} {error.args[0]}") from None
+    if minutes and min(minutes) < 0:
+        negative = ids[minutes.index(min(minutes))]
+        raise ValueError(f"{noun} {negative} has a negative duration")
+    return minutes
+
+
+def critical_path_offsets(
+    durations: Mapping[int, int], dependencies: Iterable[DepInput]
+) -> OffsetSchedule:
+    """The critical path method on offsets: every task waiting, the project at 0.
+
+    The core of ``compute_schedule`` without calendar or actuals; what the
+    benchmark compares with networkx.
+    """
+    graph = _Graph(list(durations), dependencies)
+    minutes = _duration_list(graph.ids, durations, "task")
+    passes = _Passes(graph, minutes)
+    ids = graph.ids
+    return OffsetSchedule(
+        earliest_start=dict(zip(ids, passes.earliest_start, strict=True)),
+        earliest_finish=dict(zip(ids, passes.earliest_finish, strict=True)),
+        latest_start=dict(zip(ids, passes.latest_start, strict=True)),
+        latest_finish=dict(zip(ids, passes.latest_finish, strict=True)),
+        critical_path=[ids[p] for p in passes.critical_chain()],
+        finish=passes.finish,
+    )
+
+
+def longest_remaining_paths(
+    steps: Sequence[int],
+    dependencies: Iterable[DepInput],
+    durations: Mapping[int, int],
+) -> dict[int, int]:
+    """Per step, the working minutes from its start to the end of the procedure
+    when everything after it runs as early as possible (finish-to-start and
+    start-to-start links and their lags included).
+
+    It depends on the procedure version only, so it is computed once per version.
+    A run's finish can then be projected after each completion from the tasks in
+    flight ``F`` (ready or started) without a full schedule::
+
+        finish(t) = max(now, start(t) + duration[t])   # start(t) = now if ready
+        projected = max(finish(t) + remaining[t] - duration[t] for t in F)
+
+    in working minutes (``add_working_minutes`` turns it into a datetime). It
+    leaves out lags still running after done tasks and tasks not yet in flight
+    for other reasons; ``compute_schedule`` is exact.
+    """
+    graph = _Graph(steps, dependencies)
+    ids = graph.ids
+    minutes = _duration_list(ids, durations, "step")
+    remaining = [0] * len(ids)
+    successors = graph.successors
+    for position in reversed(graph.topological_order()):
+        duration = minutes[position]
+        longest = duration
+        for other, start_to_start, lag in successors[position]:
+            through = lag + remaining[other] + (0 if start_to_start else duration)
+            if through > longest:
+                longest = through
+        remaining[position] = longest
+    return dict(zip(ids, remaining, strict=True))
+
+
+# -- the schedule of a run ---------------------------------------------------------
+
+
+def compute_schedule(
+    tasks: list[TaskInput],
+    dependencies: list[DepInput],
+    calendar: CalendarSpec,
+    now: dt.datetime,
+    due_at: dt.datetime | None,
+    *,
+    at_risk_slack_minutes: int | None = None,
+) -> Schedule:
+    """The schedule of a run: actuals for what is finished, estimates for the rest.
+
+    - done: its actual start and finish (a done task never started starts at its
+      finish);
+    - in progress / awaiting: its actual start, finishing at
+      ``max(now, start + duration)`` in working time;
+    - pending / ready: as early as its dependencies allow, never before ``now``;
+    - skipped / cancelled: zero time, at the moment its predecessors allow (without
+      predecessors, at the earliest moment of the schedule).
+
+    Slack is measured against the projected finish; the status compares the
+    projected finish with ``due_at``: late when after it, at risk when fewer than
+    ``at_risk_slack_minutes`` working minutes (default: one working day) are left,
+    on track otherwise or without a due date. A run whose tasks are all finished is
+    never "at risk".
+    """
+    _require_aware(now, "now")
+    if due_at is not None:
+        _require_aware(due_at, "due_at")
+    if at_risk_slack_minutes is not None and at_risk_slack_minutes < 0:
+        raise ValueError("at_risk_slack_minutes must not be negative")
+    compiled = compiled_calendar(calendar)
+    now = now.astimezone(UTC)
+    # Offsets are whole working minutes from ``now`` rounded up, so no estimate can
+    # start before now; actual moments round up too (never before the fact).
+    base = -(-compiled.position(now) // MICROSECONDS_PER_MINUTE)
+
+    def offset(moment: dt.datetime) -> int:
+        return -(-compiled.position(moment) // MICROSECONDS_PER_MINUTE) - base
+
+    ids = list(map(_id_of, tasks))
+    found_roles = list(map(_STATUS_ROLES.get, map(_status_of, tasks)))
+    if None in found_roles:
+        unknown = tasks[found_roles.index(None)]
+        raise ValueError(f"task {unknown.id} has an unknown status {unknown.status!r}")
+    roles = cast(list[int], found_roles)
+    durations = list(map(_duration_of, tasks))
+    if durations and min(durations) < 0:
+        negative = ids[durations.index(min(durations))]
+        raise ValueError(f"task {negative} has a negative duration")
+    count = len(tasks)
+    actual_starts = [0] * count
+    actual_finishes = [0] * count
+    exact_starts: dict[int, dt.datetime] = {}  # by position
+    exact_finishes: dict[int, dt.datetime] = {}
+    origin = 0
+    actual_positions = [p for p, role in enumerate(roles) if role in (_STARTED, _DONE)]
+    for position in actual_positions:
+        task = tasks[position]
+        if roles[position] == _DONE:
+            if task.done_at is None:
+                raise ValueError(f"task {task.id} is done but has no done_at")
+            _require_aware(task.done_at, f"task {task.id}'s done_at")
+            finished = task.done_at.astimezone(UTC)
+            started = finished
+            if task.started_at is not None:
+                _require_aware(task.started_at, f"task {task.id}'s started_at")
+                started = task.started_at.astimezone(UTC)
+                if started > finished:
+                    raise ValueError(f"task {task.id} is done before it started")
+            exact_finishes[position] = finished
+            actual_finishes[position] = offset(finished)
+        else:
+            if task.started_at is None:
+                raise ValueError(
+                    f"task {task.id} is {task.status} but has no started_at"
+                )
+            _require_aware(task.started_at, f"task {task.id}'s started_at")
+            started = task.started_at.astimezone(UTC)
+        exact_starts[position] = started
+        actual_starts[position] = offset(started)
+        origin = min(origin, actual_starts[position])
+
+    graph = _Graph(ids, dependencies)
+    passes = _Passes(
+        graph,
+        durations,
+        roles,
+        actual_starts,
+        actual_finishes,
+        floor=0,
+        origin=origin,
+    )
+    earliest_start = passes.earliest_start
+    earliest_finish = passes.earliest_finish
+    latest_start = passes.latest_start
+    latest_finish = passes.latest_finish
+    to_moments = compiled.moments_at_offsets
+    # Starts read a day boundary as the next morning, finishes as that evening.
+    earliest_start_at = to_moments(earliest_start, base, finish=False)
+    earliest_finish_at = to_moments(earliest_finish, base, finish=True)
+    latest_start_at = to_moments(latest_start, base, finish=False)
+    latest_finish_at = to_moments(latest_finish, base, finish=True)
+    slacks = list(map(sub, latest_start, earliest_start))
+    for position in actual_positions:
+        started = exact_starts[position]
+        if roles[position] == _DONE:
+            finished = exact_finishes[position]
+            earliest_start_at[position] = latest_start_at[position] = started
+            earliest_finish_at[position] = latest_finish_at[position] = finished
+            slacks[position] = 0
+        else:
+            # It has started: its start can no longer move; its slack is how
+            # much later it may still finish.
+            earliest_start_at[position] = latest_start_at[position] = started
+            earliest_finish_at[position] = max(started, earliest_finish_at[position])
+            latest_finish_at[position] = max(started, latest_finish_at[position])
+            slacks[position] = latest_finish[position] - earliest_finish[position]
+    # Work of no duration (and a passed task) at a day boundary happens at the
+    # end of the earlier day, like the work that leads to it.
+    for position in compress(range(count), map(eq, earliest_finish, earliest_start)):
+        if roles[position] in (_WAITING, _PASSED):
+            earliest_start_at[position] = earliest_finish_at[position]
+    for position in compress(range(count), map(eq, latest_finish, latest_start)):
+        if roles[position] in (_WAITING, _PASSED):
+            latest_start_at[position] = latest_finish_at[position]
+
+    # The run ends when its last task does (compared as datetimes, so actuals
+    # outside working time count exactly); the critical path ends there too.
+    projected_finish = max(earliest_finish_at, default=now)
+    if earliest_finish_at.count(projected_finish) == 1:
+        sink = earliest_finish_at.index(projected_finish)
+    else:  # a tie (or no task at all): the lowest id
+        sink = min(
+            compress(
+                range(count), map(eq, earliest_finish_at, repeat(projected_finish))
+            ),
+            key=ids.__getitem__,
+            default=-1,
+        )
+    chain = passes.critical_chain(roles, sink)
+    critical = [False] * count
+    for position in chain:
+        critical[position] = True
+    schedules = dict(
+        zip(
+            ids,
+            map(
+                TaskSchedule,
+                earliest_start_at,
+                earliest_finish_at,
+                latest_start_at,
+                latest_finish_at,
+                slacks,
+                critical,
+            ),
+            strict=True,
+        )
+    )
+
+    status = ON_TRACK
+    if due_at is not None:
+        if projected_finish > due_at:
+            status = LATE
+        elif _WAITING in roles or _STARTED in roles:
+            threshold = (
+                compiled.minutes_per_day
+                if at_risk_slack_minutes is None
+                else at_risk_slack_minutes
+            )
+            if working_minutes_between(calendar, projected_finish, due_at) < threshold:
+                status = AT_RISK
+    return Schedule(
+        tasks=schedules,
+        critical_path=[ids[p] for p in chain],
+        projected_finish=projected_finish,
+        status=status,
+    )
+
+
+_id_of = attrgetter("id")
+_status_of = attrgetter("status")
+_duration_of = attrgetter("duration_minutes")
+
+
+def _require_aware(moment: dt.datetime, name: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime")
