@@ -17,6 +17,7 @@ from rantai.api.auth import BearerToken, Session
 from rantai.api.idempotency import one_transaction_per_write
 from rantai.api.routers import (
     audit,
+    calendar,
     duties,
     holdings,
     me,
@@ -24,6 +25,9 @@ from rantai.api.routers import (
     parties,
     people,
     positions,
+    procedures,
+    runs,
+    tasks,
 )
 
 DESCRIPTION = """\
@@ -107,5 +111,17 @@ problems.install(api)
 api.add_decorator(one_transaction_per_write, mode="view")
 
 api.add_router("", me.router)
-for module in (parties, positions, duties, people, holdings, memberships, audit):
+for module in (
+    parties,
+    positions,
+    duties,
+    people,
+    holdings,
+    memberships,
+    audit,
+    calendar,
+    procedures,
+    runs,
+    tasks,
+):
     api.add_router("/orgs/{org_slug}", module.router)

@@ -36,6 +36,14 @@ FIELD_NAMES = {
     "position": "position_id",
     "person": "person_id",
     "user": "user_id",
+    "owner_position": "owner_position_id",
+    "duty": "duty_id",
+    "predecessor": "predecessor_id",
+    "successor": "successor_id",
+    "task": "task_id",
+    "responsible_position": "responsible_position_id",
+    "responsible_party": "responsible_party_id",
+    "accountable_position": "accountable_position_id",
 }
 
 

@@ -32,8 +32,16 @@ from rantai.org import queries
 from rantai.org.models import Party, Person, Position
 
 # Verbs whose `changes` hold plain values rather than [old, new] pairs.
+# Verbs whose changes are plain values (what was created), not [old, new] pairs.
 VALUE_VERBS = frozenset(
-    {AuditVerb.CREATED, AuditVerb.IMPORTED, AuditVerb.INVITED, AuditVerb.JOINED}
+    {
+        AuditVerb.CREATED,
+        AuditVerb.IMPORTED,
+        AuditVerb.INVITED,
+        AuditVerb.JOINED,
+        AuditVerb.STARTED,
+        AuditVerb.DEVIATION_REQUESTED,
+    }
 )
 # Target types with their own page (URL name), for links from the audit log.
 DETAIL_PAGES = {
