@@ -15,6 +15,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from rantai.core.models import Versioned
 
@@ -86,7 +87,7 @@ class ScheduleStatus(models.TextChoices):
 
 
 class TaskStatus(models.TextChoices):
-    PENDING = "pending", _("pending")
+    PENDING = "pending", pgettext_lazy("task status", "pending")
     READY = "ready", _("ready")
     IN_PROGRESS = "in_progress", _("in progress")
     AWAITING = "awaiting", _("awaiting")
@@ -608,7 +609,7 @@ class Run(Versioned):
         on_delete=models.PROTECT,
         related_name="runs",
     )
-    title = models.CharField(_("title"), max_length=200)
+    title = models.CharField(pgettext_lazy("run", "title"), max_length=200)
     objective = models.TextField(_("objective"), blank=True)
     measure_quantity = models.DecimalField(
         _("target quantity"), max_digits=16, decimal_places=2
