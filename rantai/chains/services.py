@@ -23,7 +23,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 import holidays as holiday_calendars
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Field, Max
 from django.utils import timezone
@@ -75,6 +74,8 @@ from rantai.chains.rules import (
 from rantai.chains.scheduling import DepInput
 from rantai.core.concurrency import compare_and_set
 from rantai.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from rantai.core.validation import field_values as _field_values
+from rantai.core.validation import full_clean as _full_clean
 from rantai.org.models import Holding, Party, PartyKind, Person, Position
 
 # Stored as is (data); the pages translate it.
@@ -94,21 +95,6 @@ def _now(now: dt.datetime | None) -> dt.datetime:
 
 def _local_date(organisation: Organisation, moment: dt.datetime) -> dt.date:
     return moment.astimezone(zoneinfo.ZoneInfo(organisation.time_zone)).date()
-
-
-def _full_clean(instance: models.Model, *, exclude: Iterable[str] = ()) -> None:
-    try:
-        instance.full_clean(exclude=list(exclude))
-    except ValidationError as error:
-        raise ValidationFailed(error.message_dict) from error
-
-
-def _field_values(instance: models.Model, names: Iterable[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in names:
-        model_field = cast(Field, instance._meta.get_field(name))
-        values[name] = getattr(instance, model_field.attname)
-    return values
 
 
 def _save_new[M: models.Model](instance: M) -> M:

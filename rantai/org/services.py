@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import Field, Q
 from django.utils import timezone
@@ -18,6 +17,7 @@ from rantai.audit import services as audit
 from rantai.audit.models import AuditVerb
 from rantai.core.concurrency import compare_and_set
 from rantai.core.errors import ValidationFailed
+from rantai.core.validation import field_values, full_clean
 from rantai.org.models import Duty, Holding, Party, Person, Position
 
 
@@ -29,21 +29,6 @@ UNCHANGED = _Unchanged()
 
 
 # --- shared helpers ---------------------------------------------------------------
-
-
-def _full_clean(instance: models.Model, *, exclude: Iterable[str] = ()) -> None:
-    try:
-        instance.full_clean(exclude=list(exclude))
-    except ValidationError as error:
-        raise ValidationFailed(error.message_dict) from error
-
-
-def _field_values(instance: models.Model, names: Iterable[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in names:
-        field = cast(Field, instance._meta.get_field(name))
-        values[name] = getattr(instance, field.attname)
-    return values
 
 
 def _split_personal(
@@ -60,13 +45,13 @@ def _split_personal(
 def _create[M: models.Model](
     instance: M, *, actor: User, organisation: Organisation, fields: Iterable[str]
 ) -> M:
-    _full_clean(instance)
+    full_clean(instance)
     try:
         with transaction.atomic():
             instance.save()
     except IntegrityError as error:
         raise ValidationFailed(_("This conflicts with an existing record.")) from error
-    created = {name: value for name, value in _field_values(instance, fields).items()}
+    created = {name: value for name, value in field_values(instance, fields).items()}
     public, personal = _split_personal(instance, created)
     audit.record(
         organisation,
@@ -98,11 +83,11 @@ def _update[M: models.Model](
                 for name in sorted(unknown)
             }
         )
-    before = _field_values(instance, changes)
+    before = field_values(instance, changes)
     for name, value in changes.items():
         setattr(instance, name, value)
-    _full_clean(instance)
-    after = _field_values(instance, changes)
+    full_clean(instance)
+    after = field_values(instance, changes)
     changed = audit.diff(before, after)
     if not changed:
         # Nothing to write, but a stale version is still a conflict: compare with the
@@ -182,7 +167,7 @@ def create_organisation(
     organisation = Organisation(name=name.strip(), slug=slug.strip().lower())
     if time_zone:
         organisation.time_zone = time_zone
-    _full_clean(organisation)
+    full_clean(organisation)
     organisation.save()
     membership = Membership.objects.create(
         user=actor, organisation=organisation, role=Role.ADMIN
