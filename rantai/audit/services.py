@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from rantai.accounts.models import Organisation, User
 from rantai.audit.models import AuditEvent, AuditPersonalData
+from rantai.core import sql
 from rantai.core.errors import ValidationFailed
 from rantai.core.request_context import current_request_id
 
@@ -124,25 +125,27 @@ def record_many(
         raise RuntimeError("audit.record must run inside the service's transaction")
     if not entries:
         return []
-    head = (
-        Organisation.objects.select_for_update()
-        .only("id", "audit_sequence", "audit_head_hash")
-        .get(pk=organisation.pk)
+    organisation_table = sql.table(Organisation)
+    row = sql.fetchone(
+        f"SELECT audit_sequence, audit_head_hash FROM {organisation_table} "
+        f"WHERE id = %s{sql.for_update()}",
+        [organisation.pk],
     )
-    sequence = head.audit_sequence
-    previous = head.audit_head_hash or GENESIS_HASH
+    if row is None:
+        raise Organisation.DoesNotExist()
+    sequence, previous = row[0], row[1] or GENESIS_HASH
     now = timezone.now()
     request_id = current_request_id()
-    actor_label = actor.display_name if actor is not None else ""
+    actor_id = actor.pk if actor is not None else None
+    actor_label = (actor.display_name if actor is not None else "")[:200]
     events: list[AuditEvent] = []
-    personal_rows: list[AuditPersonalData] = []
     for entry in entries:
         sequence += 1
         event = AuditEvent(
             organisation_id=organisation.pk,
             sequence=sequence,
             occurred_at=now,
-            actor_id=actor.pk if actor is not None else None,
+            actor_id=actor_id,
             verb=entry.verb,
             target_type=target_type_of(entry.target),
             target_id=str(entry.target.pk),
@@ -150,27 +153,51 @@ def record_many(
             request_id=request_id,
             previous_hash=previous,
         )
-        event.hash = compute_hash(event)
-        previous = event.hash
+        event.hash = previous = compute_hash(event)
         events.append(event)
-    AuditEvent.objects.bulk_create(events, batch_size=500)
-    for entry, event in zip(entries, events, strict=True):
-        # PostgreSQL and SQLite (3.35+) both return primary keys from bulk_create.
-        assert event.pk is not None
-        label = (
-            entry.target_label if entry.target_label is not None else str(entry.target)
-        )
-        personal_rows.append(
-            AuditPersonalData(
-                event_id=event.pk,
-                actor_label=actor_label[:200],
-                target_label=label[:300],
-                changes=to_jsonable(dict(entry.personal_changes)),
-            )
-        )
-    AuditPersonalData.objects.bulk_create(personal_rows, batch_size=500)
-    Organisation.objects.filter(pk=organisation.pk).update(
-        audit_sequence=sequence, audit_head_hash=previous
+    # Hand-written INSERTs (rantai.core.sql): this runs on every state change.
+    ids = sql.insert(
+        AuditEvent,
+        [
+            {
+                "organisation_id": e.organisation_id,
+                "sequence": e.sequence,
+                "occurred_at": e.occurred_at,
+                "actor_id": e.actor_id,
+                "verb": e.verb,
+                "target_type": e.target_type,
+                "target_id": e.target_id,
+                "changes": e.changes,
+                "request_id": e.request_id,
+                "previous_hash": e.previous_hash,
+                "hash": e.hash,
+            }
+            for e in events
+        ],
+    )
+    for event, pk in zip(events, ids, strict=True):
+        event.pk = pk
+        event._state.adding = False
+    sql.insert(
+        AuditPersonalData,
+        [
+            {
+                "event_id": event.pk,
+                "actor_label": actor_label,
+                "target_label": (
+                    entry.target_label
+                    if entry.target_label is not None
+                    else str(entry.target)
+                )[:300],
+                "changes": to_jsonable(dict(entry.personal_changes)),
+            }
+            for entry, event in zip(entries, events, strict=True)
+        ],
+    )
+    sql.execute(
+        f"UPDATE {organisation_table} SET audit_sequence = %s, audit_head_hash = %s "
+        "WHERE id = %s",
+        [sequence, previous, organisation.pk],
     )
     organisation.audit_sequence = sequence
     organisation.audit_head_hash = previous

@@ -14,6 +14,8 @@ critical path method over every task when it is read.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,7 @@ from rantai.chains.scheduling import (
     compute_schedule,
     longest_remaining_paths,
 )
+from rantai.core import sql
 
 DEFAULT_WEEKDAYS = frozenset({0, 1, 2, 3, 4})
 DEFAULT_DAY_START = dt.time(8, 0)
@@ -46,19 +49,31 @@ DEFAULT_DAY_END = dt.time(16, 0)
 # (calendar id, version, last change, time zone) -> spec. Holiday changes bump the
 # calendar's version; the time of the change keeps a recreated row (or a test
 # database rolled back) from matching an old entry.
-_spec_cache: dict[tuple[int, int, dt.datetime, str], CalendarSpec] = {}
+_spec_cache: dict[tuple[int, int, str, str], CalendarSpec] = {}
+
+
+# The working calendar's columns, for a statement that joins it as `c`.
+CALENDAR_COLUMNS = (
+    "c.id, c.version, c.updated_at, c.working_weekdays, c.day_start, c.day_end"
+)
 
 
 def calendar_spec(organisation: Organisation) -> CalendarSpec:
     """The organisation's working calendar as plain data (cached by its version)."""
-    row = (
-        WorkingCalendar.objects.filter(organisation_id=organisation.pk)
-        .values_list(
-            "pk", "version", "updated_at", "working_weekdays", "day_start", "day_end"
-        )
-        .first()
+    row = sql.fetchone(
+        f"SELECT {CALENDAR_COLUMNS} FROM {sql.table(WorkingCalendar)} c "
+        "WHERE c.organisation_id = %s",
+        [organisation.pk],
     )
-    if row is None:
+    return calendar_spec_from_row(organisation, row)
+
+
+def calendar_spec_from_row(
+    organisation: Organisation, row: Sequence[Any] | None
+) -> CalendarSpec:
+    """`calendar_spec` from the `CALENDAR_COLUMNS` of a row already read (all None:
+    the organisation has no calendar of its own yet)."""
+    if row is None or row[0] is None:
         return CalendarSpec(
             time_zone=organisation.time_zone,
             working_weekdays=DEFAULT_WEEKDAYS,
@@ -66,14 +81,22 @@ def calendar_spec(organisation: Organisation) -> CalendarSpec:
             day_end=DEFAULT_DAY_END,
             holidays=frozenset(),
         )
-    key = (row[0], row[1], row[2], organisation.time_zone)
+    pk, version, updated_at, weekdays, day_start, day_end = row
+    # The stored text or value of the last change, as read: no parsing per call.
+    key = (pk, version, str(updated_at), organisation.time_zone)
     spec = _spec_cache.get(key)
     if spec is None:
+        if isinstance(weekdays, str):
+            weekdays = json.loads(weekdays)
+        if isinstance(day_start, str):
+            day_start = dt.time.fromisoformat(day_start)
+        if isinstance(day_end, str):
+            day_end = dt.time.fromisoformat(day_end)
         spec = CalendarSpec(
             time_zone=organisation.time_zone,
-            working_weekdays=frozenset(row[3]),
-            day_start=row[4],
-            day_end=row[5],
+            working_weekdays=frozenset(weekdays),
+            day_start=day_start,
+            day_end=day_end,
             holidays=frozenset(
                 Holiday.objects.filter(organisation_id=organisation.pk).values_list(
                     "date", flat=True
@@ -137,24 +160,67 @@ def recompute_paths(run: Run) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class Predecessor:
+    """A dependency of a task in flight, with its predecessor's state."""
+
+    id: int
+    kind: str
+    lag_minutes: int
+    status: str
+    started_at: dt.datetime | None = None
+    done_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FrontierTask:
     id: int
     status: str
     duration_minutes: int
     path_to_end_minutes: int
     started_at: dt.datetime | None
+    predecessors: tuple[Predecessor, ...] = ()
 
 
 def load_frontier(run_id: int) -> list[FrontierTask]:
-    """The run's tasks in flight: ready, in progress or awaiting (one query)."""
-    return [
-        FrontierTask(*row)
-        for row in Task.objects.filter(
-            run_id=run_id, status__in=OPEN_TASK_STATUSES
-        ).values_list(
-            "id", "status", "duration_minutes", "path_to_end_minutes", "started_at"
-        )
-    ]
+    """The run's tasks in flight (ready, in progress or awaiting) with their
+    dependencies and the predecessors' states: one statement."""
+    rows = sql.fetchall(
+        "SELECT t.id, t.status, t.duration_minutes, t.path_to_end_minutes, "
+        "t.started_at, d.predecessor_id, d.kind, d.lag_minutes, p.status, "
+        f"p.started_at, p.done_at FROM {sql.table(Task)} t "
+        f"LEFT JOIN {sql.table(TaskDependency)} d ON d.successor_id = t.id "
+        f"LEFT JOIN {sql.table(Task)} p ON p.id = d.predecessor_id "
+        f"WHERE t.run_id = %s AND t.status IN {sql.quoted(OPEN_TASK_STATUSES)} "
+        "ORDER BY t.id, d.id",
+        [run_id],
+    )
+    frontier: list[FrontierTask] = []
+    predecessors: list[Predecessor] = []
+    for index, row in enumerate(rows):
+        if row[5] is not None:
+            predecessors.append(
+                Predecessor(
+                    row[5],
+                    row[6],
+                    row[7],
+                    row[8],
+                    sql.py_datetime(row[9]),
+                    sql.py_datetime(row[10]),
+                )
+            )
+        if index + 1 == len(rows) or rows[index + 1][0] != row[0]:
+            frontier.append(
+                FrontierTask(
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    sql.py_datetime(row[4]),
+                    tuple(predecessors),
+                )
+            )
+            predecessors = []
+    return frontier
 
 
 def project(
@@ -173,7 +239,6 @@ def project(
         )
     if not frontier:
         return now, ScheduleStatus.LATE if now > run.due_at else ScheduleStatus.ON_TRACK
-    ids = [task.id for task in frontier]
     inputs: dict[int, TaskInput] = {}
     dependencies: list[DepInput] = []
     for task in frontier:
@@ -185,21 +250,23 @@ def project(
             # A stand-in for everything after this task, never optimistic.
             inputs[-task.id] = TaskInput(-task.id, rest, TaskStatus.PENDING)
             dependencies.append(DepInput(task.id, -task.id))
-    for row in TaskDependency.objects.filter(successor_id__in=ids).values_list(
-        "predecessor_id",
-        "successor_id",
-        "kind",
-        "lag_minutes",
-        "predecessor__status",
-        "predecessor__started_at",
-        "predecessor__done_at",
-    ):
-        predecessor, successor, kind, lag, status, started_at, done_at = row
-        if predecessor not in inputs:
-            if status not in (TaskStatus.DONE, TaskStatus.SKIPPED):
-                continue
-            inputs[predecessor] = TaskInput(predecessor, 0, status, started_at, done_at)
-        dependencies.append(DepInput(predecessor, successor, kind, lag))
+    for task in frontier:
+        for predecessor in task.predecessors:
+            if predecessor.id not in inputs:
+                if predecessor.status not in (TaskStatus.DONE, TaskStatus.SKIPPED):
+                    continue
+                inputs[predecessor.id] = TaskInput(
+                    predecessor.id,
+                    0,
+                    predecessor.status,
+                    predecessor.started_at,
+                    predecessor.done_at,
+                )
+            dependencies.append(
+                DepInput(
+                    predecessor.id, task.id, predecessor.kind, predecessor.lag_minutes
+                )
+            )
     schedule = compute_schedule(
         list(inputs.values()), dependencies, calendar, now, run.due_at
     )
@@ -229,7 +296,10 @@ def refresh(
         "schedule_status": status,
         "schedule_revision": run.schedule_revision + 1,
     }
-    Run.objects.filter(pk=run.pk).update(**fields)
+    assignments, params = sql.set_clause(Run, fields)
+    sql.execute(
+        f"UPDATE {sql.table(Run)} SET {assignments} WHERE id = %s", [*params, run.pk]
+    )
     for name, value in fields.items():
         setattr(run, name, value)
     if (

@@ -19,6 +19,7 @@ from rantai.accounts.access import Access
 from rantai.chains.models import (
     OPEN_TASK_STATUSES,
     Deviation,
+    Holiday,
     Procedure,
     ProcedureVersion,
     Run,
@@ -65,6 +66,82 @@ def procedures(access: Access) -> QuerySet[Procedure]:
             )
         )
     return qs
+
+
+def procedure(access: Access, pk: int | str) -> Procedure:
+    """One visible procedure, with its owner position and that position's party."""
+    return _get(  # type: ignore[no-any-return]
+        procedures(access).select_related("owner_position__party"), pk
+    )
+
+
+# A version and its parts are the organisation's own: partners get 404 (they see
+# only the steps of their party, through the published version's page).
+
+
+def version(access: Access, pk: int | str) -> ProcedureVersion:
+    """One version of the organisation, with its procedure."""
+    access.require_whole_organisation()
+    return _get(  # type: ignore[no-any-return]
+        ProcedureVersion.objects.filter(
+            organisation=access.organisation
+        ).select_related("organisation", "procedure", "procedure__owner_position"),
+        pk,
+    )
+
+
+def run_field(access: Access, pk: int | str) -> RunField:
+    """One run field, with its version and procedure."""
+    access.require_whole_organisation()
+    return _get(  # type: ignore[no-any-return]
+        RunField.objects.filter(organisation=access.organisation).select_related(
+            "procedure_version__procedure"
+        ),
+        pk,
+    )
+
+
+def step(access: Access, pk: int | str) -> Step:
+    """One step, with its version and procedure."""
+    access.require_whole_organisation()
+    return _get(  # type: ignore[no-any-return]
+        Step.objects.filter(organisation=access.organisation).select_related(
+            "procedure_version__procedure"
+        ),
+        pk,
+    )
+
+
+def step_role(access: Access, pk: int | str) -> StepRole:
+    """One RACI row, with its step, version, procedure, position and party."""
+    access.require_whole_organisation()
+    return _get(  # type: ignore[no-any-return]
+        StepRole.objects.filter(organisation=access.organisation).select_related(
+            "step__procedure_version__procedure", "position", "party"
+        ),
+        pk,
+    )
+
+
+def step_dependency(access: Access, pk: int | str) -> StepDependency:
+    """One dependency, with its version, procedure and both steps."""
+    access.require_whole_organisation()
+    return _get(  # type: ignore[no-any-return]
+        StepDependency.objects.filter(organisation=access.organisation).select_related(
+            "procedure_version__procedure", "predecessor", "successor"
+        ),
+        pk,
+    )
+
+
+def holidays(access: Access) -> QuerySet[Holiday]:
+    """The organisation's holidays (not for partners)."""
+    access.require_whole_organisation()
+    return Holiday.objects.filter(organisation=access.organisation)
+
+
+def holiday(access: Access, pk: int | str) -> Holiday:
+    return _get(holidays(access), pk)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -280,6 +357,74 @@ def runs(
             )
         )
     return qs.order_by("-started_at", "-id")
+
+
+def run(access: Access, pk: int | str) -> Run:
+    """One visible run, with its procedure and version."""
+    found: Run = _get(runs(access), pk)
+    found.organisation = access.organisation  # the same row: saves a query
+    return found
+
+
+def tasks(access: Access) -> QuerySet[Task]:
+    """The organisation's tasks; a partner's: those of its own party."""
+    qs = Task.objects.filter(organisation=access.organisation)
+    if access.partner_party_id is not None:
+        qs = qs.filter(responsible_party_id=access.partner_party_id)
+    return qs
+
+
+def task(access: Access, pk: int | str) -> Task:
+    """One visible task, with its run, the run's procedure, its assignee and its
+    responsible position or party."""
+    found: Task = _get(
+        tasks(access).select_related(
+            "run__procedure",
+            "assignee",
+            "responsible_position",
+            "responsible_party",
+        ),
+        pk,
+    )
+    found.run.organisation = access.organisation
+    return found
+
+
+def task_detail(access: Access, pk: int | str) -> Task:
+    """One visible task with its roles and its links to the tasks it waits on and
+    that wait on it (for a partner: only links between its own tasks). Four
+    queries."""
+    links = TaskDependency.objects.order_by("id")
+    if access.partner_party_id is not None:
+        links = links.filter(
+            predecessor__responsible_party_id=access.partner_party_id,
+            successor__responsible_party_id=access.partner_party_id,
+        )
+    return _get(  # type: ignore[no-any-return]
+        tasks(access).prefetch_related(
+            "roles",
+            Prefetch("predecessor_links", queryset=links),
+            Prefetch("successor_links", queryset=links),
+        ),
+        pk,
+    )
+
+
+def deviations(access: Access) -> QuerySet[Deviation]:
+    """The organisation's deviations; a partner's: those about its own tasks."""
+    qs = Deviation.objects.filter(organisation=access.organisation)
+    if access.partner_party_id is not None:
+        qs = qs.filter(task__responsible_party_id=access.partner_party_id)
+    return qs
+
+
+def deviation(access: Access, pk: int | str) -> Deviation:
+    """One visible deviation, with its run, the run's procedure and its task."""
+    found: Deviation = _get(
+        deviations(access).select_related("run__procedure", "task"), pk
+    )
+    found.run.organisation = access.organisation
+    return found
 
 
 @dataclass

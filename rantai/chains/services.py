@@ -20,10 +20,12 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any, cast
 
 import holidays as holiday_calendars
-from django.db import IntegrityError, models, transaction
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Field, Max
 from django.utils import timezone
 from django.utils.text import slugify
@@ -52,6 +54,7 @@ from rantai.chains.models import (
     RunField,
     RunResult,
     RunStatus,
+    ScheduleStatus,
     Step,
     StepDependency,
     StepRole,
@@ -72,7 +75,8 @@ from rantai.chains.rules import (
     validate_version,
 )
 from rantai.chains.scheduling import DepInput
-from rantai.core.concurrency import compare_and_set
+from rantai.core import sql
+from rantai.core.concurrency import compare_and_set, lock_current
 from rantai.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from rantai.core.validation import field_values as _field_values
 from rantai.core.validation import full_clean as _full_clean
@@ -318,12 +322,28 @@ def _rights(task: Task, user: User | None, day: dt.date) -> _Rights:
     if membership is None or user is None:
         return _Rights(False)
     role, party_id = membership
+    person_id = (
+        _person_id(task.organisation_id, user)
+        if task.responsible_party_id is None and role in (Role.ADMIN, Role.MEMBER)
+        else None
+    )
+    return _rights_of(task, role, party_id, person_id, day)
+
+
+def _rights_of(
+    task: Task,
+    role: str | None,
+    party_id: int | None,
+    person_id: int | None,
+    day: dt.date,
+) -> _Rights:
+    """`_rights` on what is already known about the user (positions looked up only
+    when the user is not the task's assignee)."""
+    if role is None:
+        return _Rights(False)
     if task.responsible_party_id is not None:
         return _Rights(_allowed(task, role, party_id, None, ()))
-    if role not in (Role.ADMIN, Role.MEMBER):
-        return _Rights(False)
-    person_id = _person_id(task.organisation_id, user)
-    if person_id is None:
+    if role not in (Role.ADMIN, Role.MEMBER) or person_id is None:
         return _Rights(False)
     if task.assignee_id == person_id:
         return _Rights(True, person_id)
@@ -923,8 +943,11 @@ def update_run_field(
 
 
 @transaction.atomic
-def delete_run_field(run_field: RunField, *, actor: User) -> None:
+def delete_run_field(
+    run_field: RunField, *, actor: User, expected_version: int | None
+) -> None:
     version = _edit_draft(run_field.procedure_version_id, actor)
+    lock_current(run_field, expected_version=expected_version)
     _delete(run_field, actor=actor, organisation=version.organisation)
 
 
@@ -1037,9 +1060,10 @@ def update_step(
 
 
 @transaction.atomic
-def delete_step(step: Step, *, actor: User) -> None:
+def delete_step(step: Step, *, actor: User, expected_version: int | None) -> None:
     """Delete a step of a draft with its roles and dependencies."""
     version = _edit_draft(step.procedure_version_id, actor)
+    lock_current(step, expected_version=expected_version)
     _delete(step, actor=actor, organisation=version.organisation)
 
 
@@ -1149,8 +1173,11 @@ def update_dependency(
 
 
 @transaction.atomic
-def remove_dependency(dependency: StepDependency, *, actor: User) -> None:
+def remove_dependency(
+    dependency: StepDependency, *, actor: User, expected_version: int | None
+) -> None:
     version = _edit_draft(dependency.procedure_version_id, actor)
+    lock_current(dependency, expected_version=expected_version)
     _delete(dependency, actor=actor, organisation=version.organisation)
 
 
@@ -1162,18 +1189,18 @@ def _sole_holders(
 ) -> dict[int, int]:
     """position → person, for positions with exactly one current holder (acting
     holders count); positions with several holders are claimed, not assigned."""
-    wanted = {pk for pk in position_ids if pk is not None}
+    wanted = sorted({pk for pk in position_ids if pk is not None})
     if not wanted:
         return {}
+    on = connection.ops.adapt_datefield_value(day)
     holders: dict[int, set[int]] = defaultdict(set)
-    for position_id, person_id in (
-        Holding.objects.current(day)
-        .filter(
-            organisation_id=organisation_id,
-            position_id__in=wanted,
-            person__is_active=True,
-        )
-        .values_list("position_id", "person_id")
+    for position_id, person_id in sql.fetchall(
+        f"SELECT h.position_id, h.person_id FROM {sql.table(Holding)} h "
+        f"JOIN {sql.table(Person)} p ON p.id = h.person_id "
+        f"WHERE h.organisation_id = %s AND h.position_id IN {sql.in_list(wanted)} "
+        "AND p.is_active = %s AND h.start_date <= %s "
+        "AND (h.end_date IS NULL OR h.end_date >= %s)",
+        [organisation_id, *wanted, True, on, on],
     ):
         holders[position_id].add(person_id)
     return {
@@ -1187,6 +1214,94 @@ def _dependency_satisfied(kind: str, predecessor_status: str) -> bool:
     if kind == DependencyKind.START_TO_START:
         return predecessor_status in STARTED_STATUSES
     return predecessor_status in FINISHED_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class _PlanStep:
+    """What a run copies from one step of its version (read by hand-written SQL)."""
+
+    id: int
+    key: str
+    name: str
+    sort_order: int
+    duration_value: Decimal
+    duration_unit: str
+    requires_evidence: bool
+    condition_field: str
+    condition_operator: str
+    condition_value: Any
+
+
+def _version_plan(
+    version_id: int,
+) -> tuple[
+    list[RunField], list[_PlanStep], list[tuple[Any, ...]], list[tuple[Any, ...]]
+]:
+    """A published version's run fields, steps, step roles (step, role, position,
+    party; in creation order) and dependencies (lags still as value and unit), read
+    with four plain statements."""
+    run_fields = [
+        sql.instance(
+            RunField,
+            {
+                "id": pk,
+                "key": key,
+                "label": label,
+                "field_type": field_type,
+                "required": bool(required),
+                "choices": sql.py_json(choices) or [],
+                "unit": unit,
+            },
+        )
+        for pk, key, label, field_type, required, choices, unit in sql.fetchall(
+            "SELECT id, key, label, field_type, required, choices, unit "
+            f"FROM {sql.table(RunField)} WHERE procedure_version_id = %s "
+            "ORDER BY sort_order, id",
+            [version_id],
+        )
+    ]
+    steps = [
+        _PlanStep(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            cast(Decimal, sql.py_decimal(row[4])),
+            row[5],
+            bool(row[6]),
+            row[7] or "",
+            row[8] or "",
+            sql.py_json(row[9]),
+        )
+        for row in sql.fetchall(
+            "SELECT id, key, name, sort_order, duration_value, duration_unit, "
+            "requires_evidence, condition_field, condition_operator, condition_value "
+            f"FROM {sql.table(Step)} WHERE procedure_version_id = %s "
+            "ORDER BY sort_order, id",
+            [version_id],
+        )
+    ]
+    roles = sql.fetchall(
+        f"SELECT r.step_id, r.role, r.position_id, r.party_id FROM "
+        f"{sql.table(StepRole)} r JOIN {sql.table(Step)} s ON s.id = r.step_id "
+        "WHERE s.procedure_version_id = %s ORDER BY r.id",
+        [version_id],
+    )
+    links = sql.fetchall(
+        "SELECT predecessor_id, successor_id, kind, lag_value, lag_unit "
+        f"FROM {sql.table(StepDependency)} WHERE procedure_version_id = %s "
+        "ORDER BY id",
+        [version_id],
+    )
+    return (
+        run_fields,
+        steps,
+        roles,
+        [
+            (predecessor, successor, kind, sql.py_decimal(lag), unit)
+            for predecessor, successor, kind, lag, unit in links
+        ],
+    )
 
 
 @transaction.atomic
@@ -1207,26 +1322,45 @@ def start_run(
     Copies the steps into tasks (roles and dependencies too); a step whose
     condition does not hold is skipped with the reason "condition not met" when
     the chain reaches it; tasks whose dependencies are satisfied become ready, with
-    the sole holder of the responsible position as assignee.
+    the sole holder of the responsible position as assignee. The engine's hot path:
+    plain statements (rantai.core.sql), no query per step.
     """
     now = _now(now)
-    organisation = Organisation.objects.get(pk=version.organisation_id)
-    _require_role(organisation.pk, actor, {Role.ADMIN, Role.MEMBER})
-    version = (
-        ProcedureVersion.objects.select_for_update()
-        .select_related("procedure")
-        .get(pk=version.pk)
+    user_id = actor.pk if actor is not None and actor.is_active else None
+    row = sql.fetchone(
+        "SELECT v.status, v.number, v.procedure_id, pr.is_active, "
+        "o.id, o.time_zone, "
+        f"(SELECT m.role FROM {sql.table(Membership)} m WHERE m.organisation_id = "
+        "o.id AND m.user_id = %s AND m.is_active = %s ORDER BY m.id LIMIT 1), "
+        f"{projection.CALENDAR_COLUMNS} "
+        f"FROM {sql.table(ProcedureVersion)} v "
+        f"JOIN {sql.table(Procedure)} pr ON pr.id = v.procedure_id "
+        f"JOIN {sql.table(Organisation)} o ON o.id = v.organisation_id "
+        f"LEFT JOIN {sql.table(WorkingCalendar)} c ON c.organisation_id = o.id "
+        f"WHERE v.id = %s{sql.for_update(of='v')}",
+        [user_id, True, version.pk],
     )
-    if version.status != VersionStatus.PUBLISHED:
+    if row is None:
+        raise NotFound()
+    status, number, procedure_id, procedure_active = row[:4]
+    organisation_id, time_zone, role = row[4:7]
+    if role is None:
+        raise NotFound()
+    if role not in (Role.ADMIN, Role.MEMBER):
+        raise PermissionDenied()
+    organisation = sql.instance(
+        Organisation, {"id": organisation_id, "time_zone": time_zone}
+    )
+    calendar = projection.calendar_spec_from_row(organisation, row[7:])
+    if status != VersionStatus.PUBLISHED:
         raise ValidationFailed(
             _(
                 "Only the published version of a procedure can be started; version "
                 "%(number)d is %(status)s."
             )
-            % {"number": version.number, "status": version.get_status_display()}
+            % {"number": number, "status": VersionStatus(status).label}
         )
-    procedure = version.procedure
-    if not procedure.is_active:
+    if not procedure_active:
         raise ValidationFailed(_("The procedure is deactivated."))
     if timezone.is_naive(due_at):
         raise ValidationFailed({"due_at": [_("The due date needs a time zone.")]})
@@ -1236,42 +1370,48 @@ def start_run(
         quantity = Decimal(str(measure_quantity))
     except InvalidOperation as error:
         raise ValidationFailed({"measure_quantity": [_("Enter a number.")]}) from error
-    run_fields = list(version.fields.all())
+    if not quantity.is_finite() or quantity <= 0:
+        raise ValidationFailed(
+            {"measure_quantity": [_("The target quantity must be more than zero.")]}
+        )
+    run_fields, steps, step_roles, links = _version_plan(version.pk)
     values = clean_field_values(run_fields, field_values or {})
     run = Run(
-        organisation=organisation,
-        procedure=procedure,
-        procedure_version=version,
+        organisation_id=organisation_id,
+        procedure_id=procedure_id,
+        procedure_version_id=version.pk,
         title=_required_text("title", title),
         objective=objective.strip(),
         measure_quantity=quantity,
         measure_unit=_required_text("measure_unit", measure_unit),
         due_at=due_at,
         field_values=values,
-        started_by=actor,
+        started_by_id=actor.pk,
         started_at=now,
+        created_at=now,
+        updated_at=now,
     )
-    _save_new(run)
+    try:  # the model's own field rules (lengths, digits); the rows exist
+        run.clean_fields(
+            exclude=["organisation", "procedure", "procedure_version", "started_by"]
+        )
+    except DjangoValidationError as error:
+        raise ValidationFailed(error.message_dict) from error
+    run.organisation = organisation
 
-    steps = list(version.steps.all())
-    step_roles = list(
-        StepRole.objects.filter(step__procedure_version=version).order_by("id")
-    )
-    links = list(version.dependencies.all())
-    calendar = projection.calendar_spec(organisation)
     day_minutes = minutes_per_working_day(calendar)
     fields_by_key = {f.key: f for f in run_fields}
-    roles_by_step: dict[int, list[StepRole]] = defaultdict(list)
+    roles_by_step: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for step_role in step_roles:
-        roles_by_step[step_role.step_id].append(step_role)
+        roles_by_step[step_role[0]].append(step_role)
 
-    tasks: dict[int, Task] = {}
+    tasks: dict[int, dict[str, Any]] = {}
     for step in steps:
-        responsible = [
-            r for r in roles_by_step[step.pk] if r.role == RaciRole.RESPONSIBLE
-        ]
+        responsible = next(
+            r for r in roles_by_step[step.id] if r[1] == RaciRole.RESPONSIBLE
+        )
         accountable = next(
-            r for r in roles_by_step[step.pk] if r.role == RaciRole.ACCOUNTABLE
+            r for r in roles_by_step[step.id] if r[1] == RaciRole.ACCOUNTABLE
         )
         skipped_reason = ""
         if step.condition_field:
@@ -1283,36 +1423,38 @@ def start_run(
                 actual=values.get(step.condition_field),
             ):
                 skipped_reason = CONDITION_NOT_MET
-        tasks[step.pk] = Task(
-            organisation=organisation,
-            run=run,
-            step=step,
-            key=step.key,
-            name=step.name,
-            sort_order=step.sort_order,
-            duration_minutes=to_minutes(
+        tasks[step.id] = {
+            "organisation_id": organisation_id,
+            "step_id": step.id,
+            "key": step.key,
+            "name": step.name,
+            "sort_order": step.sort_order,
+            "duration_minutes": to_minutes(
                 step.duration_value, step.duration_unit, minutes_per_day=day_minutes
             ),
-            requires_evidence=step.requires_evidence,
-            responsible_position_id=responsible[0].position_id,
-            responsible_party_id=responsible[0].party_id,
-            accountable_position_id=cast(int, accountable.position_id),
-            skipped_reason=skipped_reason,
-            created_at=now,
-            updated_at=now,
-        )
+            "requires_evidence": step.requires_evidence,
+            "responsible_position_id": responsible[2],
+            "responsible_party_id": responsible[3],
+            "accountable_position_id": accountable[2],
+            "status": TaskStatus.PENDING,
+            "skipped_reason": skipped_reason,
+            "ready_at": None,
+            "assignee_id": None,
+            "created_at": now,
+            "updated_at": now,
+        }
     dependencies = [
         DepInput(
-            link.predecessor_id,
-            link.successor_id,
-            link.kind,
-            to_minutes(link.lag_value, link.lag_unit, minutes_per_day=day_minutes),
+            predecessor,
+            successor,
+            kind,
+            to_minutes(lag_value, lag_unit, minutes_per_day=day_minutes),
         )
-        for link in links
+        for predecessor, successor, kind, lag_value, lag_unit in links
     ]
     paths = projection.remaining_paths(
         [
-            (step_id, task.duration_minutes, task.status, task.skipped_reason)
+            (step_id, task["duration_minutes"], task["status"], task["skipped_reason"])
             for step_id, task in tasks.items()
         ],
         dependencies,
@@ -1324,96 +1466,121 @@ def start_run(
         successors[dependency.predecessor].append(dependency.successor)
     for step_id in topological_order(tasks, successors):
         task = tasks[step_id]
-        task.path_to_end_minutes = paths[step_id]
+        task["path_to_end_minutes"] = paths[step_id]
         if all(
-            _dependency_satisfied(d.kind, tasks[d.predecessor].status)
+            _dependency_satisfied(d.kind, tasks[d.predecessor]["status"])
             for d in predecessors[step_id]
         ):
-            if task.skipped_reason:
-                task.status = TaskStatus.SKIPPED
+            if task["skipped_reason"]:
+                task["status"] = TaskStatus.SKIPPED
             else:
-                task.status = TaskStatus.READY
-                task.ready_at = now
-    day = _local_date(organisation, now)
+                task["status"] = TaskStatus.READY
+                task["ready_at"] = now
+    ready = [t for t in tasks.values() if t["status"] == TaskStatus.READY]
     assignees = _sole_holders(
-        organisation.pk,
+        organisation_id,
+        [t["responsible_position_id"] for t in ready],
+        _local_date(organisation, now),
+    )
+    for task in ready:
+        if task["responsible_position_id"]:
+            task["assignee_id"] = assignees.get(task["responsible_position_id"])
+
+    (run.pk,) = sql.insert(
+        Run,
         [
-            t.responsible_position_id
-            for t in tasks.values()
-            if t.status == TaskStatus.READY
+            {
+                f.attname: getattr(run, f.attname)
+                for f in Run._meta.concrete_fields
+                if not f.primary_key
+            }
         ],
-        day,
     )
-    for task in tasks.values():
-        if task.status == TaskStatus.READY and task.responsible_position_id:
-            task.assignee_id = assignees.get(task.responsible_position_id)
-    Task.objects.bulk_create(tasks.values())
-    TaskRole.objects.bulk_create(
+    run._state.adding = False
+    task_ids = sql.insert(Task, [{**task, "run_id": run.pk} for task in tasks.values()])
+    task_id = dict(zip(tasks, task_ids, strict=True))
+    sql.insert(
+        TaskRole,
         [
-            TaskRole(
-                organisation=organisation,
-                task=tasks[r.step_id],
-                role=r.role,
-                position_id=r.position_id,
-                party_id=r.party_id,
-            )
-            for r in step_roles
-        ]
+            {
+                "organisation_id": organisation_id,
+                "task_id": task_id[step_id],
+                "role": raci,
+                "position_id": position_id,
+                "party_id": party_id,
+            }
+            for step_id, raci, position_id, party_id in step_roles
+        ],
     )
-    TaskDependency.objects.bulk_create(
+    sql.insert(
+        TaskDependency,
         [
-            TaskDependency(
-                organisation=organisation,
-                run=run,
-                predecessor=tasks[d.predecessor],
-                successor=tasks[d.successor],
-                kind=d.kind,
-                lag_minutes=d.lag_minutes,
-            )
+            {
+                "organisation_id": organisation_id,
+                "run_id": run.pk,
+                "predecessor_id": task_id[d.predecessor],
+                "successor_id": task_id[d.successor],
+                "kind": d.kind,
+                "lag_minutes": d.lag_minutes,
+            }
             for d in dependencies
-        ]
+        ],
     )
-    frontier = [
-        projection.FrontierTask(
-            t.pk, t.status, t.duration_minutes, t.path_to_end_minutes, None
-        )
-        for t in tasks.values()
-        if t.status == TaskStatus.READY
-    ]
+    keys = {
+        status: sorted(t["key"] for t in tasks.values() if t["status"] == status)
+        for status in (TaskStatus.READY, TaskStatus.SKIPPED)
+    }
     entries: list[audit.Entry] = [
         audit.Entry(
             verb=AuditVerb.STARTED,
             target=run,
             changes={
-                "procedure": procedure.pk,
-                "procedure_version": version.number,
+                "procedure": procedure_id,
+                "procedure_version": number,
                 "title": run.title,
                 "measure": [run.measure_quantity, run.measure_unit],
                 "due_at": run.due_at,
                 "field_values": values,
                 "tasks": len(tasks),
-                "ready": sorted(t.key for t in tasks.values() if t.status == "ready"),
-                "skipped": sorted(
-                    t.key for t in tasks.values() if t.status == TaskStatus.SKIPPED
-                ),
+                "ready": keys[TaskStatus.READY],
+                "skipped": keys[TaskStatus.SKIPPED],
             },
         )
+    ]
+    frontier = [
+        projection.FrontierTask(
+            task_id[step_id],
+            t["status"],
+            t["duration_minutes"],
+            t["path_to_end_minutes"],
+            None,
+            tuple(
+                projection.Predecessor(
+                    task_id[d.predecessor],
+                    d.kind,
+                    d.lag_minutes,
+                    tasks[d.predecessor]["status"],
+                )
+                for d in predecessors[step_id]
+            ),
+        )
+        for step_id, t in tasks.items()
+        if t["status"] == TaskStatus.READY
     ]
     if not frontier:
         entries.append(_complete_run(run, actor=actor, now=now))
     projection.refresh(run, now=now, frontier=frontier, calendar=calendar)
-    for task in tasks.values():
-        if task.status == TaskStatus.READY:
+    for step_id, task in tasks.items():
+        if task["status"] == TaskStatus.READY:
             extensions.emit_task_ready(
                 extensions.TaskReady(
-                    organisation.pk, run.pk, task.pk, task.assignee_id, now
+                    organisation_id, run.pk, task_id[step_id], task["assignee_id"], now
                 )
             )
     audit.record_many(organisation, actor=actor, entries=entries)
     return run
 
 
-@transaction.atomic
 def refresh_schedule(run: Run, *, now: dt.datetime | None = None) -> Run:
     """Bring a run's projection up to date with the clock (time passes without
     transitions). Derived data only: no audit event, no version change."""
@@ -1423,6 +1590,44 @@ def refresh_schedule(run: Run, *, now: dt.datetime | None = None) -> Run:
     for name in ("projected_finish_at", "schedule_status", "schedule_revision"):
         setattr(run, name, getattr(locked, name))
     return run
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRefresh:
+    """What a periodic refresh of the active runs' projections found."""
+
+    runs: int
+    changed: int  # runs whose schedule status changed
+    now_at_risk: int
+    now_late: int
+
+
+def refresh_schedules(
+    *, organisation: Organisation | None = None, now: dt.datetime | None = None
+) -> ScheduleRefresh:
+    """Bring every active run's projection up to date with the clock: a task in
+    flight past its estimate pushes the projected finish, and a run can turn at
+    risk or late (firing `run_late`) without anyone acting on it. Each run in its
+    own short transaction, so a long sweep never holds locks; derived data only (no
+    audit event, no version change). Meant to run periodically (`rantai runs
+    refresh`, from cron or the worker)."""
+    now = _now(now)
+    runs = Run.objects.filter(status=RunStatus.ACTIVE)
+    if organisation is not None:
+        runs = runs.filter(organisation=organisation)
+    count = changed = at_risk = late = 0
+    for run_id, before in runs.order_by("pk").values_list("pk", "schedule_status"):
+        with transaction.atomic():
+            locked = _lock_run(run_id)
+            if locked.status != RunStatus.ACTIVE:
+                continue  # finished or suspended since the list was read
+            projection.refresh(locked, now=now)
+        count += 1
+        if locked.schedule_status != before:
+            changed += 1
+            at_risk += locked.schedule_status == ScheduleStatus.AT_RISK
+            late += locked.schedule_status == ScheduleStatus.LATE
+    return ScheduleRefresh(count, changed, at_risk, late)
 
 
 # --- runs: the task transitions ---------------------------------------------------
@@ -1437,6 +1642,72 @@ def _lock_run(run_id: int) -> Run:
     )
 
 
+# What a task transition needs of its run, its organisation, the acting user and
+# the working calendar, read by one hand-written statement that also locks the run
+# (the engine's hot path: see rantai.core.sql).
+_RUN_FIELDS = (
+    "id",
+    "organisation_id",
+    "procedure_id",
+    "title",
+    "due_at",
+    "status",
+    "completed_at",
+    "measure_quantity",
+    "schedule_status",
+    "schedule_revision",
+    "version",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Locked:
+    run: Run
+    role: str | None
+    party_id: int | None
+    person_id: int | None
+    calendar: projection.CalendarSpec
+
+
+def _lock_run_for(run_id: int, user: User | None) -> _Locked:
+    """Lock the run; with it read the organisation's time zone, the user's active
+    membership and person, and the working calendar (one statement)."""
+    user_id = user.pk if user is not None and user.is_active else None
+    row = sql.fetchone(
+        f"SELECT {', '.join('r.' + name for name in _RUN_FIELDS)}, o.time_zone, "
+        f"(SELECT m.role FROM {sql.table(Membership)} m WHERE m.organisation_id = "
+        "r.organisation_id AND m.user_id = %s AND m.is_active = %s "
+        "ORDER BY m.id LIMIT 1), "
+        f"(SELECT m.party_id FROM {sql.table(Membership)} m WHERE m.organisation_id "
+        "= r.organisation_id AND m.user_id = %s AND m.is_active = %s "
+        "ORDER BY m.id LIMIT 1), "
+        f"(SELECT p.id FROM {sql.table(Person)} p WHERE p.organisation_id = "
+        "r.organisation_id AND p.user_id = %s AND p.is_active = %s "
+        "ORDER BY p.id LIMIT 1), "
+        f"{projection.CALENDAR_COLUMNS} "
+        f"FROM {sql.table(Run)} r "
+        f"JOIN {sql.table(Organisation)} o ON o.id = r.organisation_id "
+        f"LEFT JOIN {sql.table(WorkingCalendar)} c ON c.organisation_id = "
+        f"r.organisation_id WHERE r.id = %s{sql.for_update(of='r')}",
+        [user_id, True, user_id, True, user_id, True, run_id],
+    )
+    if row is None:
+        raise NotFound()
+    width = len(_RUN_FIELDS)
+    values = dict(zip(_RUN_FIELDS, row[:width], strict=True))
+    values["due_at"] = sql.py_datetime(values["due_at"])
+    values["completed_at"] = sql.py_datetime(values["completed_at"])
+    values["measure_quantity"] = sql.py_decimal(values["measure_quantity"])
+    run = sql.instance(Run, values)
+    time_zone, role, party_id, person_id = row[width : width + 4]
+    organisation = sql.instance(
+        Organisation, {"id": values["organisation_id"], "time_zone": time_zone}
+    )
+    run.organisation = organisation
+    calendar = projection.calendar_spec_from_row(organisation, row[width + 4 :])
+    return _Locked(run, role, party_id, person_id, calendar)
+
+
 def _require_active(run: Run) -> None:
     if run.status != RunStatus.ACTIVE:
         raise ValidationFailed(
@@ -1447,9 +1718,16 @@ def _require_active(run: Run) -> None:
 
 def _begin_task(
     task: Task, actor: User, now: dt.datetime, *, owner_may_act: bool = False
-) -> tuple[Run, _Rights]:
-    run = _lock_run(task.run_id)
-    rights = _rights(task, actor, _local_date(run.organisation, now))
+) -> tuple[Run, _Rights, projection.CalendarSpec]:
+    locked = _lock_run_for(task.run_id, actor)
+    run = locked.run
+    rights = _rights_of(
+        task,
+        locked.role,
+        locked.party_id,
+        locked.person_id,
+        _local_date(run.organisation, now),
+    )
     if not rights.allowed:
         if owner_may_act:
             _require_process_owner(run, actor, now)
@@ -1462,7 +1740,7 @@ def _begin_task(
                 else _("Only the partner responsible for this task can act on it.")
             )
     _require_active(run)
-    return run, rights
+    return run, rights, locked.calendar
 
 
 def _transition(
@@ -1470,9 +1748,12 @@ def _transition(
 ) -> None:
     """UPDATE task SET … WHERE id, version and status are what the caller saw."""
     current = task.version if expected_version is None else expected_version
-    updated = Task.objects.filter(
-        pk=task.pk, version=current, status=task.status
-    ).update(**fields, version=F("version") + 1)
+    assignments, params = sql.set_clause(Task, fields)
+    updated = sql.execute(
+        f"UPDATE {sql.table(Task)} SET {assignments}, version = version + 1 "
+        "WHERE id = %s AND version = %s AND status = %s",
+        [*params, task.pk, current, task.status],
+    )
     if updated != 1:
         raise Conflict()
     for name, value in fields.items():
@@ -1505,19 +1786,53 @@ class Settled:
     back_to_pending: list[int] = field(default_factory=list)
 
 
-def _successor_ids(predecessor_ids: Iterable[int]) -> set[int]:
-    ids = list(predecessor_ids)
-    if not ids:
-        return set()
-    return set(
-        TaskDependency.objects.filter(predecessor_id__in=ids).values_list(
-            "successor_id", flat=True
-        )
+@cache
+def _settle_sql() -> str:
+    """A candidate task's row and whether any of its dependencies is unsatisfied
+    (`_dependency_satisfied`, in SQL); `{ids}` is the IN list."""
+    return (
+        "SELECT t.id, t.status, t.skipped_reason, t.responsible_position_id, "
+        "t.assignee_id, EXISTS (SELECT 1 "
+        f"FROM {sql.table(TaskDependency)} d JOIN {sql.table(Task)} p "
+        "ON p.id = d.predecessor_id WHERE d.successor_id = t.id AND ("
+        f"(d.kind = '{DependencyKind.START_TO_START}' "
+        f"AND p.status NOT IN {sql.quoted(STARTED_STATUSES)}) OR "
+        f"(d.kind <> '{DependencyKind.START_TO_START}' "
+        f"AND p.status NOT IN {sql.quoted(FINISHED_STATUSES)}))) "
+        f"FROM {sql.table(Task)} t WHERE t.id IN {{ids}} AND t.status IN "
+        f"{sql.quoted([TaskStatus.PENDING, TaskStatus.READY, TaskStatus.SKIPPED])}"
     )
 
 
-def _settle(run: Run, candidate_ids: Iterable[int], *, now: dt.datetime) -> Settled:
-    """Make the candidates' states match their dependencies.
+def _set_status(
+    ids: list[int],
+    status: str,
+    *,
+    now: dt.datetime,
+    only_from: str | None = None,
+    **fields: Any,
+) -> None:
+    """One UPDATE of several tasks' status (and the given fields), bumping versions."""
+    assignments, params = sql.set_clause(
+        Task, {"status": status, "updated_at": now, **fields}
+    )
+    guard = " AND status = %s" if only_from else ""
+    sql.execute(
+        f"UPDATE {sql.table(Task)} SET {assignments}, version = version + 1 "
+        f"WHERE id IN {sql.in_list(ids)}{guard}",
+        [*params, *ids, *([only_from] if only_from else [])],
+    )
+
+
+def _settle(
+    run: Run,
+    candidate_ids: Iterable[int] = (),
+    *,
+    now: dt.datetime,
+    successors_of: Sequence[int] = (),
+) -> Settled:
+    """Make the candidates' states match their dependencies (the candidates: the
+    given tasks, or the successors of `successors_of`).
 
     A pending task whose dependencies are satisfied becomes ready (or, marked to
     be skipped, is skipped and lets its successors through); a ready task — or a
@@ -1525,35 +1840,33 @@ def _settle(run: Run, candidate_ids: Iterable[int], *, now: dt.datetime) -> Sett
     pending. Bulk statements, no query per task.
     """
     settled = Settled()
-    candidates = set(candidate_ids)
+    candidates = sorted(set(candidate_ids))
+    predecessors = sorted(set(successors_of))
     day: dt.date | None = None
-    while candidates:
-        rows = list(
-            Task.objects.filter(
-                pk__in=candidates,
-                status__in=(TaskStatus.PENDING, TaskStatus.READY, TaskStatus.SKIPPED),
-            ).values_list(
-                "id",
-                "status",
-                "skipped_reason",
-                "responsible_position_id",
-                "assignee_id",
+    while candidates or predecessors:
+        if predecessors:  # the successors, found by the same statement
+            rows = sql.fetchall(
+                _settle_sql().format(
+                    ids=f"(SELECT successor_id FROM {sql.table(TaskDependency)} "
+                    f"WHERE predecessor_id IN {sql.in_list(predecessors)})"
+                ),
+                predecessors,
             )
-        )
+        else:
+            rows = sql.fetchall(
+                _settle_sql().format(ids=sql.in_list(candidates)), candidates
+            )
+        candidates, predecessors = [], []
         if not rows:
             break
-        satisfied = {row[0]: True for row in rows}
-        for successor, kind, status in TaskDependency.objects.filter(
-            successor_id__in=list(satisfied)
-        ).values_list("successor_id", "kind", "predecessor__status"):
-            if not _dependency_satisfied(kind, status):
-                satisfied[successor] = False
         to_ready: list[tuple[int, int | None, int | None]] = []
         to_skip: list[int] = []
         to_pending: list[int] = []
         reverted_skips: list[int] = []
-        for task_id, status, skipped_reason, position, assignee in rows:
-            ok = satisfied[task_id]
+        for task_id, status, skipped_reason, position, assignee, blocked in sorted(
+            rows
+        ):
+            ok = not blocked
             if (
                 status in (TaskStatus.PENDING, TaskStatus.READY)
                 and ok
@@ -1583,30 +1896,21 @@ def _settle(run: Run, candidate_ids: Iterable[int], *, now: dt.datetime) -> Sett
                 groups[chosen].append(task_id)
                 settled.readied.append((task_id, chosen))
             for chosen_id, ids in groups.items():
-                Task.objects.filter(pk__in=ids, status=TaskStatus.PENDING).update(
-                    status=TaskStatus.READY,
+                _set_status(
+                    ids,
+                    TaskStatus.READY,
+                    now=now,
+                    only_from=TaskStatus.PENDING,
                     ready_at=now,
                     assignee_id=chosen_id,
-                    updated_at=now,
-                    version=F("version") + 1,
                 )
         if to_skip:
-            Task.objects.filter(pk__in=to_skip).update(
-                status=TaskStatus.SKIPPED,
-                ready_at=None,
-                updated_at=now,
-                version=F("version") + 1,
-            )
+            _set_status(to_skip, TaskStatus.SKIPPED, now=now, ready_at=None)
             settled.skipped.extend(to_skip)
         if to_pending:
-            Task.objects.filter(pk__in=to_pending).update(
-                status=TaskStatus.PENDING,
-                ready_at=None,
-                updated_at=now,
-                version=F("version") + 1,
-            )
+            _set_status(to_pending, TaskStatus.PENDING, now=now, ready_at=None)
             settled.back_to_pending.extend(to_pending)
-        candidates = _successor_ids(to_skip + reverted_skips)
+        predecessors = sorted(to_skip + reverted_skips)
     return settled
 
 
@@ -1622,8 +1926,11 @@ def _complete_run(run: Run, *, actor: User | None, now: dt.datetime) -> audit.En
         "actual_quantity": run.measure_quantity,
         "updated_at": now,
     }
-    updated = Run.objects.filter(pk=run.pk, status=RunStatus.ACTIVE).update(
-        **fields, version=F("version") + 1
+    assignments, params = sql.set_clause(Run, fields)
+    updated = sql.execute(
+        f"UPDATE {sql.table(Run)} SET {assignments}, version = version + 1 "
+        "WHERE id = %s AND status = %s",
+        [*params, run.pk, RunStatus.ACTIVE],
     )
     if updated != 1:
         raise Conflict()
@@ -1652,6 +1959,7 @@ def _after_transition(
     now: dt.datetime,
     entry: audit.Entry,
     settled: Settled | None = None,
+    calendar: projection.CalendarSpec | None = None,
 ) -> None:
     """Shared tail of a task transition: events, completion, projection, audit."""
     entries = [entry]
@@ -1666,7 +1974,7 @@ def _after_transition(
     if not frontier and run.status == RunStatus.ACTIVE:
         # Nothing in flight means nothing pending either: every task is final.
         entries.append(_complete_run(run, actor=actor, now=now))
-    projection.refresh(run, now=now, frontier=frontier)
+    projection.refresh(run, now=now, frontier=frontier, calendar=calendar)
     audit.record_many(run.organisation, actor=actor, entries=entries)
 
 
@@ -1680,7 +1988,7 @@ def claim_task(
 ) -> Task:
     """Take an unassigned task of a position one holds (several holders)."""
     now = _now(now)
-    run, rights = _begin_task(task, actor, now)
+    run, rights, _calendar = _begin_task(task, actor, now)
     if task.responsible_party_id is not None or rights.person_id is None:
         raise PermissionDenied(_("A partner's task is not claimed by a person."))
     if task.status not in (TaskStatus.PENDING, TaskStatus.READY):
@@ -1715,7 +2023,7 @@ def start_task(
     """ready → in progress (an unassigned task is assigned to whoever starts it);
     start-to-start successors are released."""
     now = _now(now)
-    run, rights = _begin_task(task, actor, now)
+    run, rights, calendar = _begin_task(task, actor, now)
     if task.status != TaskStatus.READY:
         raise _illegal(task, _("started"))
     fields: dict[str, Any] = {
@@ -1728,7 +2036,7 @@ def start_task(
         fields["assignee_id"] = rights.person_id
         changes["assignee"] = [None, rights.person_id]
     _transition(task, expected_version=expected_version, fields=fields)
-    settled = _settle(run, _successor_ids([task.pk]), now=now)
+    settled = _settle(run, now=now, successors_of=[task.pk])
     if settled.readied or settled.skipped:
         changes["released"] = [pk for pk, _a in settled.readied] + settled.skipped
     _after_transition(
@@ -1737,6 +2045,7 @@ def start_task(
         now=now,
         entry=audit.Entry(verb=AuditVerb.TASK_STARTED, target=task, changes=changes),
         settled=settled,
+        calendar=calendar,
     )
     return task
 
@@ -1749,6 +2058,7 @@ def _finish(
     expected_version: int | None,
     now: dt.datetime,
     changes: dict[str, Any],
+    calendar: projection.CalendarSpec | None = None,
 ) -> Task:
     fields: dict[str, Any] = {
         "status": TaskStatus.DONE,
@@ -1759,8 +2069,7 @@ def _finish(
     if task.started_at is None:
         fields["started_at"] = now
     _transition(task, expected_version=expected_version, fields=fields)
-    successors = _successor_ids([task.pk])
-    settled = _settle(run, successors, now=now) if successors else Settled()
+    settled = _settle(run, now=now, successors_of=[task.pk])
     if settled.readied or settled.skipped:
         changes["released"] = [pk for pk, _a in settled.readied] + settled.skipped
     extensions.emit_task_done(
@@ -1772,6 +2081,7 @@ def _finish(
         now=now,
         entry=audit.Entry(verb=AuditVerb.TASK_COMPLETED, target=task, changes=changes),
         settled=settled,
+        calendar=calendar,
     )
     return task
 
@@ -1784,6 +2094,7 @@ def _await(
     expected_version: int | None,
     now: dt.datetime,
     reasons: list[str],
+    calendar: projection.CalendarSpec | None = None,
 ) -> Task:
     old = task.status
     fields: dict[str, Any] = {
@@ -1795,7 +2106,7 @@ def _await(
         fields["started_at"] = now
     _transition(task, expected_version=expected_version, fields=fields)
     settled = (
-        _settle(run, _successor_ids([task.pk]), now=now)
+        _settle(run, now=now, successors_of=[task.pk])
         if old == TaskStatus.READY
         else None
     )
@@ -1809,6 +2120,7 @@ def _await(
             changes={"status": [old, TaskStatus.AWAITING], "waiting_for": reasons},
         ),
         settled=settled,
+        calendar=calendar,
     )
     return task
 
@@ -1827,7 +2139,7 @@ def complete_task(
     task is done, skipped or cancelled the run completes, exactly once.
     """
     now = _now(now)
-    run = _begin_task(task, actor, now)[0]
+    run, _rights, calendar = _begin_task(task, actor, now)
     if task.status not in (TaskStatus.READY, TaskStatus.IN_PROGRESS):
         raise _illegal(task, _("completed"))
     reasons = extensions.check_guards(task)
@@ -1839,6 +2151,7 @@ def complete_task(
             expected_version=expected_version,
             now=now,
             reasons=reasons,
+            calendar=calendar,
         )
     return _finish(
         run,
@@ -1847,6 +2160,7 @@ def complete_task(
         expected_version=expected_version,
         now=now,
         changes={"status": [task.status, TaskStatus.DONE]},
+        calendar=calendar,
     )
 
 
@@ -1914,7 +2228,7 @@ def reopen_task(
     continue and are flagged so someone checks them again.
     """
     now = _now(now)
-    run = _begin_task(task, actor, now, owner_may_act=True)[0]
+    run, _rights, calendar = _begin_task(task, actor, now, owner_may_act=True)
     reason = _required_text("reason", reason)
     if task.status != TaskStatus.DONE:
         raise _illegal(task, _("reopened"))
@@ -1969,6 +2283,7 @@ def reopen_task(
             personal_changes={"reason": reason},
         ),
         settled=settled,
+        calendar=calendar,
     )
     return task
 
@@ -2556,7 +2871,8 @@ def confirm_deviation(
     run = _lock_run(deviation.run_id)
     _require_confirmer(deviation, actor, run, now)
     if deviation.status != DeviationStatus.REQUESTED:
-        raise ValidationFailed(_("This deviation was already decided."))
+        # Someone decided first: a lost race, like a stale version.
+        raise Conflict(_("This deviation was already decided."))
     if run.status in FINAL_RUN_STATUSES:
         raise ValidationFailed(_("A finished run cannot deviate any more."))
     compare_and_set(
@@ -2603,7 +2919,8 @@ def reject_deviation(
     run = _lock_run(deviation.run_id)
     _require_confirmer(deviation, actor, run, now)
     if deviation.status != DeviationStatus.REQUESTED:
-        raise ValidationFailed(_("This deviation was already decided."))
+        # Someone decided first: a lost race, like a stale version.
+        raise Conflict(_("This deviation was already decided."))
     compare_and_set(
         deviation,
         expected_version=expected_version,

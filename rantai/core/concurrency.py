@@ -29,3 +29,21 @@ def compare_and_set(
         setattr(instance, name, value)
     instance.version = current + 1  # type: ignore[attr-defined]
     return current + 1
+
+
+def lock_current(instance: models.Model, *, expected_version: int | None) -> None:
+    """SELECT ... FOR UPDATE WHERE id=? AND version=?, or raise Conflict.
+
+    For a change that is not one UPDATE (a delete and what goes with it): the row
+    stays locked until the transaction ends, so nobody changes it in between.
+    With `expected_version=None` the caller's in-memory version is used.
+    """
+    current = instance.version if expected_version is None else expected_version  # type: ignore[attr-defined]
+    model = type(instance)
+    locked = (
+        model._default_manager.select_for_update()
+        .filter(pk=instance.pk, version=current)
+        .exists()
+    )
+    if not locked:
+        raise Conflict()

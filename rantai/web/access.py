@@ -1,5 +1,6 @@
 """Shared plumbing for organisation pages: resolve the caller's access once per
-request and turn domain errors into the right response."""
+request, render a page (or only its htmx partial) and turn domain errors into the
+right response on a form."""
 
 from __future__ import annotations
 
@@ -7,14 +8,20 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 
 from rantai.accounts.access import Access, access_for
-from rantai.core.errors import NotFound, PermissionDenied, ValidationFailed
+from rantai.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from rantai.web.two_factor import enforce_two_factor
+
+# One form on a page of its own (`form_page`).
+FORM_PAGE_TEMPLATE = "web/forms/page.html"
 
 
 def org_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -45,14 +52,117 @@ def admin_only(access: Access) -> None:
         raise DjangoPermissionDenied
 
 
-def apply_errors(form: Form, error: ValidationFailed) -> None:
-    """Show a service's validation errors on the form, on the right fields."""
-    for field, messages in error.errors.items():
-        target = field if field in form.fields else None
-        for message in messages:
-            form.add_error(target, message)
+def apply_errors(
+    form: Form,
+    error: ValidationFailed,
+    where: Callable[[str], str | None] | None = None,
+) -> None:
+    """Show a service's validation errors on the form, on the right fields: the field
+    of the same name, or the one `where` names for it; the others on the whole form."""
+    for name, problems in error.errors.items():
+        target = where(name) if where is not None else name
+        if target not in form.fields:
+            target = None
+        for problem in problems:
+            form.add_error(target, problem)
 
 
 def base_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     access: Access = request.access  # type: ignore[attr-defined]
     return {"access": access, "organisation": access.organisation, **extra}
+
+
+def wants_partial(request: HttpRequest, target: str) -> bool:
+    """An htmx request that replaces only the element `target` (never a boosted
+    request or a history restore, which need the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(
+        htmx
+        and htmx.target == target
+        and not htmx.boosted
+        and not htmx.history_restore_request
+    )
+
+
+def render_page(
+    request: HttpRequest,
+    template: str,
+    *,
+    partial: str | None = None,
+    status: int = 200,
+    **context: Any,
+) -> HttpResponse:
+    """An organisation page; an htmx request for the element `partial` gets only
+    that template partial (and the answer varies on the htmx headers)."""
+    name = (
+        f"{template}#{partial}"
+        if partial and wants_partial(request, partial)
+        else template
+    )
+    response = render(request, name, base_context(request, **context), status=status)
+    if partial:
+        patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
+
+
+def handle_form(
+    request: HttpRequest,
+    form: Form,
+    save: Callable[[dict[str, Any]], str],
+    *,
+    success: str,
+    page: Callable[[int], HttpResponse],
+    where: Callable[[str], str | None] | None = None,
+) -> HttpResponse:
+    """GET, or a form with errors, answers `page(status)`. A valid POST calls `save`
+    with a copy of the cleaned data (one service call; it returns where to go next),
+    then says `success` and redirects there. A refusal is shown on the form and
+    nothing is written: a stale version (`Conflict`) answers 409, a
+    `ValidationFailed` puts its messages on the fields (`apply_errors`)."""
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            next_url = save(dict(form.cleaned_data))
+        except Conflict as error:
+            form.add_error(None, error.message)
+            status = 409
+        except ValidationFailed as error:
+            apply_errors(form, error, where)
+        else:
+            messages.success(request, success)
+            return redirect(next_url)
+    return page(status)
+
+
+def form_page(
+    request: HttpRequest,
+    form: Form,
+    *,
+    title: str,
+    submit: str,
+    cancel_url: str,
+    save: Callable[[dict[str, Any]], str],
+    success: str,
+    intro: str = "",
+    danger: bool = False,
+    **context: Any,
+) -> HttpResponse:
+    """One form on a page of its own, answered by `handle_form`."""
+    return handle_form(
+        request,
+        form,
+        save,
+        success=success,
+        page=lambda status: render_page(
+            request,
+            FORM_PAGE_TEMPLATE,
+            status=status,
+            form=form,
+            title=title,
+            submit=submit,
+            cancel_url=cancel_url,
+            intro=intro,
+            danger=danger,
+            **context,
+        ),
+    )

@@ -88,7 +88,7 @@ class VersionedForm(RantaiForm):
 
 
 class ConfirmForm(VersionedForm):
-    """Deactivate, reactivate: nothing to fill in but the version."""
+    """Deactivate, reactivate, retire, delete: nothing to fill in but the version."""
 
 
 # --- parties ----------------------------------------------------------------------

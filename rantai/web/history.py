@@ -17,7 +17,7 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import models
-from django.db.models import F, Q, QuerySet, Value
+from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.urls import reverse
 from django.utils import formats
@@ -312,29 +312,23 @@ class History:
     show_target: bool = False
 
 
-def related_events(access: Access, target_type: str, pk: int) -> Q:
-    """Which events belong to an object's history: its own, and for a position those
-    of its duties and holders, for a person those of their holdings."""
-    condition = Q(target_type=target_type, target_id=str(pk))
+def related_targets(access: Access, target_type: str, pk: int) -> dict[str, list[int]]:
+    """Which objects an object's history gathers (their ids by target type): the
+    object itself, and for a position its duties and holders, for a person their
+    holdings."""
+    targets: dict[str, list[int]] = {target_type: [pk]}
     if target_type == "org.position":
-        duties = (
+        targets["org.duty"] = list(
             queries.duties(access).filter(position_id=pk).values_list("pk", flat=True)
         )
-        holdings = (
+        targets["org.holding"] = list(
             queries.holdings(access).filter(position_id=pk).values_list("pk", flat=True)
         )
-        condition |= Q(target_type="org.duty", target_id__in=[str(i) for i in duties])
-        condition |= Q(
-            target_type="org.holding", target_id__in=[str(i) for i in holdings]
-        )
     elif target_type == "org.person":
-        holdings = (
+        targets["org.holding"] = list(
             queries.holdings(access).filter(person_id=pk).values_list("pk", flat=True)
         )
-        condition |= Q(
-            target_type="org.holding", target_id__in=[str(i) for i in holdings]
-        )
-    return condition
+    return targets
 
 
 def history_of(
@@ -344,9 +338,10 @@ def history_of(
     history box of a detail page."""
     meta = target._meta
     target_type = f"{meta.app_label}.{meta.model_name}"
-    condition = related_events(access, target_type, target.pk)
     events = list(
-        audit_queries.events_of(access.organisation).filter(condition)[: limit + 1]
+        audit_queries.events_about(
+            access.organisation, related_targets(access, target_type, target.pk)
+        )[: limit + 1]
     )
     return History(
         rows=history_rows(access, events[:limit]),

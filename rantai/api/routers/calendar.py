@@ -15,9 +15,9 @@ from rantai.accounts.access import Access
 from rantai.api.common import OrgSlug, Pagination, admin_access, org_access, single
 from rantai.api.idempotency import idempotent
 from rantai.api.versions import IF_MATCH, expected_version
+from rantai.chains import queries
 from rantai.chains import services as chains
 from rantai.chains.models import Holiday, WorkingCalendar
-from rantai.org.queries import get_or_404
 
 router = Router(tags=["calendar"])
 
@@ -88,10 +88,6 @@ def _calendar(access: Access) -> WorkingCalendar:
     return calendar
 
 
-def _holidays(access: Access) -> QuerySet[Holiday]:
-    return Holiday.objects.filter(organisation=access.organisation)
-
-
 @router.get("/calendar", response=CalendarOut)
 def get_calendar(
     request: HttpRequest, org_slug: OrgSlug, response: HttpResponse
@@ -124,7 +120,7 @@ def update_calendar(
 def list_holidays(
     request: HttpRequest, org_slug: OrgSlug, filters: Query[HolidayFilters]
 ) -> QuerySet[Holiday]:
-    holidays = _holidays(_reader(request, org_slug))
+    holidays = queries.holidays(org_access(request, org_slug))
     if filters.year is not None:
         holidays = holidays.filter(date__year=filters.year)
     return holidays.order_by("date")
@@ -149,7 +145,7 @@ def load_public_holidays(
 
 @router.get("/calendar/holidays/{holiday_id}", response=HolidayOut)
 def get_holiday(request: HttpRequest, org_slug: OrgSlug, holiday_id: int) -> Holiday:
-    return get_or_404(_holidays(_reader(request, org_slug)), holiday_id)
+    return queries.holiday(org_access(request, org_slug), holiday_id)
 
 
 @router.post("/calendar/holidays", response={201: HolidayOut})
@@ -174,5 +170,5 @@ def remove_holiday(
     request: HttpRequest, org_slug: OrgSlug, holiday_id: int
 ) -> Status[None]:
     access = admin_access(request, org_slug)
-    chains.remove_holiday(get_or_404(_holidays(access), holiday_id), actor=access.user)
+    chains.remove_holiday(queries.holiday(access, holiday_id), actor=access.user)
     return Status(204, None)

@@ -48,7 +48,7 @@ from rantai.chains.models import (
     StepRole,
     VersionStatus,
 )
-from rantai.core.errors import Conflict, NotFound, PermissionDenied
+from rantai.core.errors import NotFound, PermissionDenied
 from rantai.org import queries as org_queries
 from rantai.org.queries import get_or_404
 
@@ -377,32 +377,6 @@ def _editor(request: HttpRequest, org_slug: str) -> Access:
     return access
 
 
-def _versions(access: Access) -> QuerySet[ProcedureVersion]:
-    return ProcedureVersion.objects.filter(
-        organisation=access.organisation
-    ).select_related("procedure", "organisation")
-
-
-def _run_fields(access: Access) -> QuerySet[RunField]:
-    return RunField.objects.filter(organisation=access.organisation)
-
-
-def _steps(access: Access) -> QuerySet[Step]:
-    return Step.objects.filter(organisation=access.organisation).prefetch_related(
-        "roles"
-    )
-
-
-def _step_roles(access: Access) -> QuerySet[StepRole]:
-    return StepRole.objects.filter(organisation=access.organisation).select_related(
-        "step"
-    )
-
-
-def _step_dependencies(access: Access) -> QuerySet[StepDependency]:
-    return StepDependency.objects.filter(organisation=access.organisation)
-
-
 def _location(request: HttpRequest, org_slug: str, path: str) -> str:
     """The URL of an object that lives elsewhere than the collection posted to."""
     prefix = request.path.split(f"/orgs/{org_slug}/", 1)[0]
@@ -416,20 +390,6 @@ def _created_elsewhere[M: models.Model](
     if hasattr(obj, "version"):
         with_etag(response, obj)
     return obj
-
-
-def _require_current(request: HttpRequest, obj: models.Model) -> None:
-    """A DELETE names the version it was based on in If-Match (428 without it);
-    a stale one is a 409 and deletes nothing."""
-    version = expected_version(request, None)
-    current = (
-        type(obj)
-        ._default_manager.select_for_update()
-        .filter(pk=obj.pk, version=version)
-        .exists()
-    )
-    if not current:
-        raise Conflict()
 
 
 def _condition(payload: Schema) -> dict[str, Any]:
@@ -591,7 +551,7 @@ def list_versions(
 ) -> QuerySet[ProcedureVersion]:
     """A procedure's versions, newest first."""
     access = _inside(request, org_slug)
-    procedure = get_or_404(queries.procedures(access), procedure_id)
+    procedure = queries.procedure(access, procedure_id)
     return ProcedureVersion.objects.filter(procedure=procedure).order_by("-number")
 
 
@@ -606,7 +566,7 @@ def new_draft(
 ) -> ProcedureVersion:
     """A new draft, copied from the latest version (one draft at a time)."""
     access = _editor(request, org_slug)
-    procedure = get_or_404(queries.procedures(access), procedure_id)
+    procedure = queries.procedure(access, procedure_id)
     draft = chains.new_draft(procedure, actor=access.user, notes=payload.notes)
     return _created_elsewhere(request, response, org_slug, "procedure-versions", draft)
 
@@ -621,7 +581,7 @@ def diff_versions(
 ) -> dict[str, Any]:
     """What changed between two versions of the procedure (by version number)."""
     access = _inside(request, org_slug)
-    procedure = get_or_404(queries.procedures(access), procedure_id)
+    procedure = queries.procedure(access, procedure_id)
     versions = {
         v.number: v
         for v in ProcedureVersion.objects.filter(
@@ -685,7 +645,7 @@ def publish_version(
     that cannot be published answers 422 with every problem in `errors`."""
     access = _editor(request, org_slug)
     version = chains.publish(
-        get_or_404(_versions(access), version_id),
+        queries.version(access, version_id),
         actor=access.user,
         expected_version=expected_version(request, payload.version),
     )
@@ -708,7 +668,7 @@ def retire_version(
     """Stop new runs of the published version; running runs keep it."""
     access = _editor(request, org_slug)
     version = chains.retire(
-        get_or_404(_versions(access), version_id),
+        queries.version(access, version_id),
         actor=access.user,
         expected_version=expected_version(request, payload.version),
     )
@@ -730,7 +690,7 @@ def add_run_field(
     """A typed value every run of the version fills in."""
     access = _editor(request, org_slug)
     run_field = chains.add_run_field(
-        get_or_404(_versions(access), version_id),
+        queries.version(access, version_id),
         actor=access.user,
         **payload.model_dump(),
     )
@@ -741,8 +701,8 @@ def add_run_field(
 def get_run_field(
     request: HttpRequest, org_slug: OrgSlug, field_id: int, response: HttpResponse
 ) -> RunField:
-    access = _inside(request, org_slug)
-    return single(response, get_or_404(_run_fields(access), field_id))
+    access = org_access(request, org_slug)
+    return single(response, queries.run_field(access, field_id))
 
 
 @router.patch("/run-fields/{field_id}", response=RunFieldOut, openapi_extra=IF_MATCH)
@@ -755,7 +715,7 @@ def update_run_field(
 ) -> RunField:
     access = _editor(request, org_slug)
     run_field = chains.update_run_field(
-        get_or_404(_run_fields(access), field_id),
+        queries.run_field(access, field_id),
         actor=access.user,
         expected_version=expected_version(request, payload.version),
         **payload.model_dump(exclude_unset=True, exclude={"version"}),
@@ -769,9 +729,11 @@ def delete_run_field(
 ) -> Status[None]:
     """Only in a draft (otherwise 422)."""
     access = _editor(request, org_slug)
-    run_field = get_or_404(_run_fields(access), field_id)
-    _require_current(request, run_field)
-    chains.delete_run_field(run_field, actor=access.user)
+    chains.delete_run_field(
+        queries.run_field(access, field_id),
+        actor=access.user,
+        expected_version=expected_version(request, None),
+    )
     return Status(204, None)
 
 
@@ -793,7 +755,7 @@ def add_step(
         exclude={"duty_id", "condition_field", "condition_operator", "condition_value"}
     )
     step = chains.add_step(
-        get_or_404(_versions(access), version_id),
+        queries.version(access, version_id),
         actor=access.user,
         duty=resolve(org_queries.duties(access), payload.duty_id, "duty_id"),
         condition_field=payload.condition_field or "",
@@ -808,8 +770,8 @@ def add_step(
 def get_step(
     request: HttpRequest, org_slug: OrgSlug, step_id: int, response: HttpResponse
 ) -> Step:
-    access = _inside(request, org_slug)
-    return single(response, get_or_404(_steps(access), step_id))
+    access = org_access(request, org_slug)
+    return single(response, queries.step(access, step_id))
 
 
 @router.patch("/steps/{step_id}", response=StepOut, openapi_extra=IF_MATCH)
@@ -837,7 +799,7 @@ def update_step(
             org_queries.duties(access), payload.duty_id, "duty_id"
         )
     step = chains.update_step(
-        get_or_404(_steps(access), step_id),
+        queries.step(access, step_id),
         actor=access.user,
         expected_version=expected_version(request, payload.version),
         **changes,
@@ -849,9 +811,11 @@ def update_step(
 def delete_step(request: HttpRequest, org_slug: OrgSlug, step_id: int) -> Status[None]:
     """Only in a draft (otherwise 422); its roles and dependencies go with it."""
     access = _editor(request, org_slug)
-    step = get_or_404(_steps(access), step_id)
-    _require_current(request, step)
-    chains.delete_step(step, actor=access.user)
+    chains.delete_step(
+        queries.step(access, step_id),
+        actor=access.user,
+        expected_version=expected_version(request, None),
+    )
     return Status(204, None)
 
 
@@ -871,7 +835,7 @@ def add_step_role(
     responsible (checked when the version is published)."""
     access = _editor(request, org_slug)
     step_role = chains.add_step_role(
-        get_or_404(_steps(access), step_id),
+        queries.step(access, step_id),
         actor=access.user,
         role=payload.role,
         position=resolve(
@@ -886,7 +850,7 @@ def add_step_role(
 def get_step_role(
     request: HttpRequest, org_slug: OrgSlug, step_role_id: int
 ) -> StepRole:
-    return get_or_404(_step_roles(_inside(request, org_slug)), step_role_id)
+    return queries.step_role(org_access(request, org_slug), step_role_id)
 
 
 @router.delete("/step-roles/{step_role_id}", response={204: None})
@@ -895,9 +859,7 @@ def delete_step_role(
 ) -> Status[None]:
     """Only in a draft (otherwise 422). To change a role, delete it and add one."""
     access = _editor(request, org_slug)
-    chains.remove_step_role(
-        get_or_404(_step_roles(access), step_role_id), actor=access.user
-    )
+    chains.remove_step_role(queries.step_role(access, step_role_id), actor=access.user)
     return Status(204, None)
 
 
@@ -920,7 +882,7 @@ def add_dependency(
     access = _editor(request, org_slug)
     steps = Step.objects.filter(organisation=access.organisation)
     dependency = chains.add_dependency(
-        get_or_404(_versions(access), version_id),
+        queries.version(access, version_id),
         actor=access.user,
         predecessor=require(steps, payload.predecessor_id, "predecessor_id"),
         successor=require(steps, payload.successor_id, "successor_id"),
@@ -940,8 +902,8 @@ def get_dependency(
     dependency_id: int,
     response: HttpResponse,
 ) -> StepDependency:
-    access = _inside(request, org_slug)
-    return single(response, get_or_404(_step_dependencies(access), dependency_id))
+    access = org_access(request, org_slug)
+    return single(response, queries.step_dependency(access, dependency_id))
 
 
 @router.patch(
@@ -959,7 +921,7 @@ def update_dependency(
     """The kind and the lag (to link other steps, delete it and add another)."""
     access = _editor(request, org_slug)
     dependency = chains.update_dependency(
-        get_or_404(_step_dependencies(access), dependency_id),
+        queries.step_dependency(access, dependency_id),
         actor=access.user,
         expected_version=expected_version(request, payload.version),
         **payload.model_dump(exclude_unset=True, exclude={"version"}),
@@ -977,7 +939,9 @@ def delete_dependency(
 ) -> Status[None]:
     """Only in a draft (otherwise 422)."""
     access = _editor(request, org_slug)
-    dependency = get_or_404(_step_dependencies(access), dependency_id)
-    _require_current(request, dependency)
-    chains.remove_dependency(dependency, actor=access.user)
+    chains.remove_dependency(
+        queries.step_dependency(access, dependency_id),
+        actor=access.user,
+        expected_version=expected_version(request, None),
+    )
     return Status(204, None)

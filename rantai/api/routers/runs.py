@@ -31,7 +31,7 @@ from rantai.api.common import (
 )
 from rantai.api.idempotency import idempotent
 from rantai.api.routers.procedures import two_places
-from rantai.api.routers.tasks import TaskOut, visible_tasks
+from rantai.api.routers.tasks import TaskOut
 from rantai.api.versions import IF_MATCH, expected_version, with_etag
 from rantai.chains import projection, queries
 from rantai.chains import services as chains
@@ -49,7 +49,6 @@ from rantai.chains.models import (
     TaskStatus,
 )
 from rantai.core.errors import ValidationFailed
-from rantai.org.queries import get_or_404
 
 router = Router(tags=["runs"])
 
@@ -299,23 +298,7 @@ class DeviationDecision(Schema):
 NO_DECISION = DeviationDecision()
 
 
-# --- reads ------------------------------------------------------------------------
-
-
-def visible_deviations(access: Access) -> QuerySet[Deviation]:
-    """The organisation's deviations; a partner's: those about its own tasks."""
-    deviations = Deviation.objects.filter(organisation=access.organisation)
-    if access.partner_party_id is not None:
-        deviations = deviations.filter(
-            task__responsible_party_id=access.partner_party_id
-        )
-    return deviations
-
-
-def _run(access: Access, run_id: int) -> Run:
-    run: Run = get_or_404(queries.runs(access), run_id)
-    run.organisation = access.organisation
-    return run
+# --- helpers ----------------------------------------------------------------------
 
 
 def _due_at(
@@ -414,7 +397,7 @@ def _steer(
 ) -> Run:
     access = org_access(request, org_slug)
     run = action(
-        _run(access, run_id),
+        queries.run(access, run_id),
         actor=access.user,
         expected_version=expected_version(request, version),
         **arguments,
@@ -533,11 +516,11 @@ def run_schedule(
     critical; the critical path; the projected finish; the status against the due
     date (a partner: its own tasks only)."""
     access = org_access(request, org_slug)
-    run = _run(access, run_id)
+    run = queries.run(access, run_id)
     now = timezone.now()
     schedule = projection.full_schedule(run, now=now)
     tasks = list(
-        visible_tasks(access)
+        queries.tasks(access)
         .filter(run=run)
         .order_by("sort_order", "id")
         .values_list("id", "key", "name", "status", "duration_minutes")
@@ -585,8 +568,8 @@ def list_deviations(
 ) -> QuerySet[Deviation]:
     """Every deviation ever asked for on the run, oldest first."""
     access = org_access(request, org_slug)
-    run = _run(access, run_id)
-    deviations = visible_deviations(access).filter(run=run)
+    run = queries.run(access, run_id)
+    deviations = queries.deviations(access).filter(run=run)
     if filters.status is not None:
         deviations = deviations.filter(status=filters.status)
     return deviations.order_by("requested_at", "id")
@@ -604,7 +587,7 @@ def request_deviation(
     """Ask to depart from the procedure in this run. It applies once a holder of
     the accountable position other than you confirms it."""
     access = org_access(request, org_slug)
-    run = _run(access, run_id)
+    run = queries.run(access, run_id)
     details: dict[str, Any] = {}
     if payload.kind == DeviationKind.REORDER:
         details = {"predecessors": payload.predecessors}
@@ -638,7 +621,7 @@ def get_deviation(
     request: HttpRequest, org_slug: OrgSlug, deviation_id: int, response: HttpResponse
 ) -> Deviation:
     access = org_access(request, org_slug)
-    return single(response, get_or_404(visible_deviations(access), deviation_id))
+    return single(response, queries.deviation(access, deviation_id))
 
 
 def _decide(
@@ -651,7 +634,7 @@ def _decide(
 ) -> Deviation:
     access = org_access(request, org_slug)
     deviation = action(
-        get_or_404(visible_deviations(access).select_related("task"), deviation_id),
+        queries.deviation(access, deviation_id),
         actor=access.user,
         expected_version=expected_version(request, payload.version),
         comment=payload.comment,

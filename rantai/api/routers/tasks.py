@@ -10,12 +10,11 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
-from rantai.accounts.access import Access
 from rantai.api.common import (
     NO_VERSION,
     OrgSlug,
@@ -34,10 +33,8 @@ from rantai.chains.models import (
     RunStatus,
     ScheduleStatus,
     Task,
-    TaskDependency,
     TaskStatus,
 )
-from rantai.org.queries import get_or_404
 
 router = Router(tags=["tasks"])
 
@@ -145,32 +142,6 @@ class TaskReopen(Schema):
     version: int | None = None
 
 
-def visible_tasks(access: Access) -> QuerySet[Task]:
-    """The organisation's tasks; a partner's: those of its own party."""
-    tasks = Task.objects.filter(organisation=access.organisation)
-    if access.partner_party_id is not None:
-        tasks = tasks.filter(responsible_party_id=access.partner_party_id)
-    return tasks
-
-
-def _task_detail(access: Access, task_id: int) -> Task:
-    links = TaskDependency.objects.order_by("id")
-    if access.partner_party_id is not None:
-        links = links.filter(
-            predecessor__responsible_party_id=access.partner_party_id,
-            successor__responsible_party_id=access.partner_party_id,
-        )
-    task: Task = get_or_404(
-        visible_tasks(access).prefetch_related(
-            "roles",
-            Prefetch("predecessor_links", queryset=links),
-            Prefetch("successor_links", queryset=links),
-        ),
-        task_id,
-    )
-    return task
-
-
 @router.get("/runs/{run_id}/tasks", response=list[TaskOut])
 @paginate(Pagination)
 def list_run_tasks(
@@ -178,8 +149,8 @@ def list_run_tasks(
 ) -> QuerySet[Task]:
     """A run's tasks in procedure order (a partner: its own party's)."""
     access = org_access(request, org_slug)
-    run = get_or_404(queries.runs(access), run_id)
-    tasks = visible_tasks(access).filter(run=run)
+    run = queries.run(access, run_id)
+    tasks = queries.tasks(access).filter(run=run)
     if filters.status is not None:
         tasks = tasks.filter(status=filters.status)
     return tasks.order_by("sort_order", "id")
@@ -204,7 +175,7 @@ def get_task(
 ) -> Task:
     """A task with its roles and the tasks it waits on and that wait on it."""
     access = org_access(request, org_slug)
-    return single(response, _task_detail(access, task_id))
+    return single(response, queries.task_detail(access, task_id))
 
 
 def _act(
@@ -217,9 +188,8 @@ def _act(
     **arguments: Any,
 ) -> Task:
     access = org_access(request, org_slug)
-    task = get_or_404(visible_tasks(access), task_id)
     task = action(
-        task,
+        queries.task(access, task_id),
         actor=access.user,
         expected_version=expected_version(request, version),
         **arguments,

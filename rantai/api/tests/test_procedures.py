@@ -492,6 +492,38 @@ def test_delete_in_a_draft_needs_the_current_version(chain, api_as, audit_trail)
     ]
 
 
+def test_a_stale_delete_is_409_and_deletes_nothing(chain, api_as, audit_trail):
+    draft = shipment(chain, publish=False)
+    api = api_as("member")
+    step = Step.objects.get(procedure_version=draft, key="price")
+    field = RunField.objects.get(procedure_version=draft, key="shipment_value")
+    link = StepDependency.objects.get(predecessor=step)
+    # each is changed (version 2) after the caller read version 1
+    api.patch(f"{BASE}/steps/{step.pk}", {"name": "Quote", "version": 1})
+    api.patch(f"{BASE}/run-fields/{field.pk}", {"label": "Value", "version": 1})
+    api.patch(f"{BASE}/step-dependencies/{link.pk}", {"lag_value": 1, "version": 1})
+    before = _writes_state()
+    trail = audit_trail(chain.o.organisation)
+
+    answers = [
+        api.request("delete", f"{BASE}/{path}/{pk}", headers={"If-Match": version})
+        for path, pk in (
+            ("steps", step.pk),
+            ("run-fields", field.pk),
+            ("step-dependencies", link.pk),
+        )
+        for version in ('"1"', "W/1")
+    ]
+
+    assert [a.status_code for a in answers] == [409] * 6
+    assert problem_of(answers[0])["detail"] == (
+        "This record was changed by someone else in the meantime. Reload it and "
+        "try again."
+    )
+    assert _writes_state() == before
+    trail.assert_nothing_new()
+
+
 def test_delete_a_step_role_and_a_dependency_of_a_draft(chain, api_as):
     draft = shipment(chain, publish=False)
     api = api_as("member")

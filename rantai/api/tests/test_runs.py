@@ -693,24 +693,27 @@ def test_the_requester_cannot_decide_and_a_stale_decision_is_409(
     trail.assert_nothing_new()
 
 
-def test_a_decided_deviation_cannot_be_decided_again(chain, run):
+def test_deciding_a_decided_deviation_again_is_a_409(chain, run, audit_trail):
     o = chain.o
     deviation = services.request_deviation(
         run, actor=chain.dina, kind="skip_step", reason="x", task=task_of(run, "price")
     )
     api = api_of(o.member)
+    url = f"{BASE}/deviations/{deviation.pk}"
 
-    rejected = api.post(
-        f"{BASE}/deviations/{deviation.pk}/reject", {"comment": "No", "version": 1}
-    )
-    again = api.post(f"{BASE}/deviations/{deviation.pk}/confirm", {"version": 2})
+    rejected = api.post(f"{url}/reject", {"comment": "No", "version": 1})
+    before = _runs_state()
+    trail = audit_trail(o.organisation)
+    again = api.post(f"{url}/confirm", {"version": 2})
+    twice = api.post(f"{url}/reject", headers={"If-Match": '"2"'})
 
     assert (rejected.status_code, rejected.json()["status"]) == (200, "rejected")
     assert rejected.json()["decision_comment"] == "No"
-    assert again.status_code == 422
-    assert problem_of(again)["errors"] == {
-        "__all__": ["This deviation was already decided."]
-    }
+    assert (again.status_code, twice.status_code) == (409, 409)
+    assert problem_of(again)["detail"] == "This deviation was already decided."
+    assert problem_of(twice)["detail"] == "This deviation was already decided."
+    assert _runs_state() == before
+    trail.assert_nothing_new()
     deviation.refresh_from_db()
     assert (deviation.status, deviation.version) == (DeviationStatus.REJECTED, 2)
 

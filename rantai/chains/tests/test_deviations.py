@@ -13,6 +13,7 @@ from rantai.audit import services as audit
 from rantai.audit.models import AuditVerb
 from rantai.chains import queries, services
 from rantai.chains.models import (
+    Deviation,
     DeviationKind,
     DeviationStatus,
     RunStatus,
@@ -28,7 +29,7 @@ from rantai.chains.tests.helpers import (
     statuses,
     tasks_of,
 )
-from rantai.core.errors import PermissionDenied, ValidationFailed
+from rantai.core.errors import Conflict, PermissionDenied, ValidationFailed
 from rantai.org import services as org
 
 
@@ -162,9 +163,38 @@ def test_a_rejected_deviation_changes_nothing_in_the_run(crew, run, audit_trail)
 
     assert deviation.status == DeviationStatus.REJECTED
     assert snapshot(run)[1:3] == before
-    with pytest.raises(ValidationFailed) as again:
-        services.confirm_deviation(deviation, actor=o.member, expected_version=None)
-    assert again.value.message == "This deviation was already decided."
+
+
+def test_deciding_a_decided_deviation_is_a_conflict_and_writes_nothing(crew, run):
+    o = crew.o
+    deviation = services.request_deviation(
+        run,
+        actor=crew.dina,
+        kind=DeviationKind.SKIP_STEP,
+        task=tasks_of(run)["produce"],
+        reason="Stock is enough",
+    )
+    stale = Deviation.objects.get(pk=deviation.pk)
+    services.reject_deviation(deviation, actor=o.member, expected_version=1)
+    before = snapshot(run)
+
+    # read after the decision (its current version), or before it (stale)
+    for copy, version in ((deviation, 2), (stale, 1), (stale, None)):
+        for decide in (services.confirm_deviation, services.reject_deviation):
+            with pytest.raises(Conflict) as again:
+                decide(copy, actor=o.member, expected_version=version)
+            assert again.value.status == 409
+
+    assert again.value.message == (
+        "This record was changed by someone else in the meantime. Reload it and "
+        "try again."
+    )
+    with pytest.raises(Conflict) as decided:
+        services.confirm_deviation(deviation, actor=o.member, expected_version=2)
+    assert decided.value.message == "This deviation was already decided."
+    assert snapshot(run) == before
+    deviation.refresh_from_db()
+    assert (deviation.status, deviation.version) == (DeviationStatus.REJECTED, 2)
 
 
 def test_skipping_a_waiting_task_lets_it_pass_when_the_chain_reaches_it(crew, run):

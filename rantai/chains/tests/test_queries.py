@@ -3,11 +3,13 @@ for partners, with query counts that do not grow with the data."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from rantai.accounts.access import access_for
 from rantai.chains import queries, services
-from rantai.chains.models import RunStatus, ScheduleStatus
+from rantai.chains.models import DeviationKind, RunStatus, ScheduleStatus
 from rantai.chains.tests.helpers import StepSpec, build_version, start, tasks_of
 from rantai.core.errors import NotFound
 
@@ -148,3 +150,89 @@ def test_a_version_and_its_steps_read_in_five_queries(
     assert roles == [["A", "R"], ["A", "R"], ["A", "R"]]
     with pytest.raises(NotFound):
         queries.version_detail(access(crew.o.partner), shipment.pk)
+
+
+def test_single_reads_are_scoped_and_anything_else_is_not_found(
+    crew, versions, other_org, django_assert_num_queries
+):
+    o = crew.o
+    shipment, internal = versions
+    run = start(shipment, o.member)
+    count = start(internal, o.member)
+    tasks = tasks_of(run)
+    about_target = services.request_deviation(
+        run,
+        actor=o.member,
+        kind=DeviationKind.SKIP_STEP,
+        task=tasks["target"],
+        reason="Agreed already",
+    )
+    about_pickup = services.request_deviation(
+        run,
+        actor=o.member,
+        kind=DeviationKind.SKIP_STEP,
+        task=tasks["pickup"],
+        reason="The buyer collects",
+    )
+    step = shipment.steps.get(key="pickup")
+    role = step.roles.get(role="R")
+    link = shipment.dependencies.get()
+    holiday = services.add_holiday(
+        o.organisation, actor=o.admin, date=dt.date(2026, 8, 17), name="Merdeka"
+    )
+    elsewhere = build_version(
+        other_org,
+        [StepSpec("count", other_org.export_staff, other_org.export_head)],
+        code="COUNT",
+    )
+    foreign_run = start(elsewhere, other_org.member)
+    admin, partner = access(o.admin), access(o.partner)
+
+    # inside the organisation: everything, by id (also as text)
+    assert queries.run(admin, str(run.pk)) == run
+    task = queries.task(admin, tasks["target"].pk)
+    assert (task, task.run.procedure) == (tasks["target"], shipment.procedure)
+    with django_assert_num_queries(4):
+        detail = queries.task_detail(admin, tasks["produce"].pk)
+        successors = [each.successor_id for each in detail.successor_links.all()]
+        roles = sorted(each.role for each in detail.roles.all())
+    assert (successors, roles) == ([tasks["pickup"].pk], ["A", "R"])
+    assert queries.deviation(admin, about_target.pk) == about_target
+    assert queries.procedure(admin, shipment.procedure_id) == shipment.procedure
+    assert queries.version(admin, shipment.pk) == shipment
+    assert queries.step(admin, step.pk) == step
+    assert queries.step_role(admin, role.pk) == role
+    assert queries.step_dependency(admin, link.pk) == link
+    assert queries.holiday(admin, holiday.pk) == holiday
+    # a partner: its party's task, the deviations about it, the run it is in, and
+    # the procedure it takes part in
+    assert queries.task(partner, tasks["pickup"].pk) == tasks["pickup"]
+    assert queries.task_detail(partner, tasks["pickup"].pk) == tasks["pickup"]
+    assert queries.deviation(partner, about_pickup.pk) == about_pickup
+    assert queries.run(partner, run.pk) == run
+    assert queries.procedure(partner, shipment.procedure_id) == shipment.procedure
+
+    not_found = {
+        "another party's task": lambda: queries.task(partner, tasks["target"].pk),
+        "its detail": lambda: queries.task_detail(partner, tasks["target"].pk),
+        "a deviation about it": lambda: queries.deviation(partner, about_target.pk),
+        "a run without the party": lambda: queries.run(partner, count.pk),
+        "a procedure without it": lambda: queries.procedure(
+            partner, internal.procedure_id
+        ),
+        "a version": lambda: queries.version(partner, shipment.pk),
+        "a step": lambda: queries.step(partner, step.pk),
+        "a step role": lambda: queries.step_role(partner, role.pk),
+        "a dependency": lambda: queries.step_dependency(partner, link.pk),
+        "a holiday": lambda: queries.holiday(partner, holiday.pk),
+        "another organisation's run": lambda: queries.run(admin, foreign_run.pk),
+        "its task": lambda: queries.task(admin, tasks_of(foreign_run)["count"].pk),
+        "its version": lambda: queries.version(admin, elsewhere.pk),
+        "its step": lambda: queries.step(admin, elsewhere.steps.get().pk),
+        "no such id": lambda: queries.task(admin, 999999),
+        "not an id": lambda: queries.deviation(admin, "first"),
+    }
+    for name, read in not_found.items():
+        with pytest.raises(NotFound):
+            read()
+            pytest.fail(name)

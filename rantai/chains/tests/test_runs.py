@@ -839,6 +839,41 @@ def test_refreshing_follows_the_clock(crew, shipment):
     assert Run.objects.get(pk=run.pk).version == run.version == 1
 
 
+def test_the_periodic_refresh_sweeps_active_runs_only(crew, shipment, events):
+    o = crew.o
+    late_soon = start(shipment, o.member, due_days=10)
+    fine = start(shipment, o.member, due_days=60)
+    suspended = start(shipment, o.member, due_days=10)
+    services.suspend_run(
+        suspended,
+        actor=o.admin,
+        expected_version=None,
+        reason="Stock check",
+        now=at(60),
+    )
+    audit_before = o.organisation.__class__.objects.get(pk=o.organisation.pk)
+
+    result = services.refresh_schedules(organisation=o.organisation, now=at(days=7))
+
+    assert result == services.ScheduleRefresh(
+        runs=2, changed=1, now_at_risk=0, now_late=1
+    )
+    statuses_now = dict(Run.objects.values_list("pk", "schedule_status"))
+    assert statuses_now[late_soon.pk] == ScheduleStatus.LATE
+    assert statuses_now[fine.pk] == ScheduleStatus.ON_TRACK
+    assert statuses_now[suspended.pk] == ScheduleStatus.ON_TRACK
+    assert [e for e in events if e[0] == "run_late"] == [("run_late", late_soon.pk)]
+    # derived data: no audit event, no version change
+    audit_after = o.organisation.__class__.objects.get(pk=o.organisation.pk)
+    assert audit_after.audit_sequence == audit_before.audit_sequence
+    assert Run.objects.get(pk=late_soon.pk).version == 1
+
+    # a second sweep finds nothing new and fires nothing again
+    again = services.refresh_schedules(organisation=o.organisation, now=at(days=7))
+    assert (again.runs, again.changed) == (2, 0)
+    assert len([e for e in events if e[0] == "run_late"]) == 1
+
+
 # --- the working calendar ---------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from rantai.chains.models import (
 )
 from rantai.chains.queries import StepChange, diff_versions
 from rantai.chains.tests.helpers import T0, StepSpec, build_version, start
-from rantai.core.errors import NotFound, PermissionDenied, ValidationFailed
+from rantai.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 
 @pytest.fixture
@@ -87,14 +87,14 @@ def test_every_edit_of_a_published_version_is_refused_and_writes_nothing(
         lambda: services.update_run_field(
             field, actor=admin, expected_version=None, label="Y"
         ),
-        lambda: services.delete_run_field(field, actor=admin),
+        lambda: services.delete_run_field(field, actor=admin, expected_version=None),
         lambda: services.add_step(
             published, actor=admin, key="new", name="New", duration_value=1
         ),
         lambda: services.update_step(
             step, actor=admin, expected_version=None, name="Renamed"
         ),
-        lambda: services.delete_step(step, actor=admin),
+        lambda: services.delete_step(step, actor=admin, expected_version=None),
         lambda: services.add_step_role(
             step, actor=admin, role=RaciRole.INFORMED, position=o.director
         ),
@@ -108,7 +108,7 @@ def test_every_edit_of_a_published_version_is_refused_and_writes_nothing(
         lambda: services.update_dependency(
             link, actor=admin, expected_version=None, lag_value=2
         ),
-        lambda: services.remove_dependency(link, actor=admin),
+        lambda: services.remove_dependency(link, actor=admin, expected_version=None),
         lambda: services.publish(published, actor=admin, expected_version=None),
     ]
 
@@ -160,7 +160,7 @@ def test_deleting_inside_a_draft_takes_roles_and_links_along(crew, published):
     draft = services.new_draft(published.procedure, actor=admin)
     target = draft.steps.get(key="target")
 
-    services.delete_step(target, actor=admin)
+    services.delete_step(target, actor=admin, expected_version=target.version)
 
     assert list(draft.steps.values_list("key", flat=True)) == ["ship"]
     assert StepRole.objects.filter(step__procedure_version=draft).count() == 2
@@ -173,6 +173,44 @@ def test_deleting_inside_a_draft_takes_roles_and_links_along(crew, published):
     )
     # the published version is untouched
     assert row_counts(published) == (1, 2, 4, 1)
+
+
+def test_a_stale_delete_is_a_conflict_and_deletes_nothing(crew, published, audit_trail):
+    admin = crew.o.admin
+    draft = services.new_draft(published.procedure, actor=admin)
+    field = draft.fields.get()
+    step = draft.steps.get(key="target")
+    link = draft.dependencies.get()
+    seen = {"field": field.version, "step": step.version, "link": link.version}
+    # someone else changes each of them after they were read
+    services.update_run_field(field, actor=admin, expected_version=1, label="Units")
+    services.update_step(step, actor=admin, expected_version=1, name="Aim")
+    services.update_dependency(link, actor=admin, expected_version=1, lag_value=1)
+    before = row_counts(draft)
+    trail = audit_trail(crew.o.organisation)
+
+    deletes = [
+        lambda: services.delete_run_field(
+            field, actor=admin, expected_version=seen["field"]
+        ),
+        lambda: services.delete_step(step, actor=admin, expected_version=seen["step"]),
+        lambda: services.remove_dependency(
+            link, actor=admin, expected_version=seen["link"]
+        ),
+    ]
+    for delete in deletes:
+        with pytest.raises(Conflict):
+            delete()
+
+    trail.assert_nothing_new()
+    assert row_counts(draft) == before == (1, 2, 4, 1)
+    # without a version, the one last read is the one expected
+    stale_copy = StepDependency.objects.get(pk=link.pk)
+    services.update_dependency(link, actor=admin, expected_version=2, lag_value=2)
+    with pytest.raises(Conflict):
+        services.remove_dependency(stale_copy, actor=admin, expected_version=None)
+    services.remove_dependency(link, actor=admin, expected_version=None)
+    assert row_counts(draft) == (1, 2, 4, 0)
 
 
 def test_the_diff_between_versions_is_structured(crew, published):
@@ -189,7 +227,9 @@ def test_the_diff_between_versions_is_structured(crew, published):
     pack = services.add_step(
         draft, actor=admin, key="pack", name="Pack", duration_value=1
     )
-    services.delete_step(draft.steps.get(key="ship"), actor=admin)
+    services.delete_step(
+        draft.steps.get(key="ship"), actor=admin, expected_version=None
+    )
     services.add_dependency(
         draft,
         actor=admin,

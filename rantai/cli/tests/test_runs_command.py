@@ -195,6 +195,18 @@ def test_a_late_projection_says_by_how_much(acme):
     )
 
 
+def test_refresh_brings_active_runs_up_to_date_with_the_clock(acme):
+    run = start(chain(acme), acme.admin, now=T0, due_days=3)
+    assert run.schedule_status == "on_track"
+
+    output = run_command("refresh", "--org", acme.organisation.slug, now=at(days=10))
+
+    assert output == (
+        "1 active run refreshed; 1 changed status (0 now at risk, 1 now late).\n"
+    )
+    assert Run.objects.get(pk=run.pk).schedule_status == "late"
+
+
 def test_a_completed_run_shows_its_result(acme):
     run = start(chain(acme), acme.admin, now=T0, due_days=14)
     complete_every_task(run, acme, days=20)

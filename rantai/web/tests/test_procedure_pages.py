@@ -535,14 +535,24 @@ def test_an_editor_edits_and_deletes_in_a_draft(client, acme, draft):
     assert client.post(url("step-role-delete", acme, role.pk)).status_code == 302
     assert not StepRole.objects.filter(pk=role.pk).exists()
 
-    assert client.post(url("dependency-delete", acme, link.pk)).status_code == 302
+    deleted = client.post(
+        url("dependency-delete", acme, link.pk), {"version": link.version}
+    )
+    assert deleted.status_code == 302
     assert not StepDependency.objects.filter(pk=link.pk).exists()
 
-    assert client.post(url("step-delete", acme, steps["pickup"].pk)).status_code == 302
+    pickup = steps["pickup"]
+    deleted = client.post(
+        url("step-delete", acme, pickup.pk), {"version": pickup.version}
+    )
+    assert deleted.status_code == 302
     assert set(steps_of(draft)) == {"price", "produce", "schedule", "approve"}
 
     run_field = RunField.objects.get(procedure_version=draft)
-    assert client.post(url("run-field-delete", acme, run_field.pk)).status_code == 302
+    deleted = client.post(
+        url("run-field-delete", acme, run_field.pk), {"version": run_field.version}
+    )
+    assert deleted.status_code == 302
     assert not RunField.objects.filter(procedure_version=draft).exists()
     # the condition of "approve" now names a missing field: the draft says so
     html = text(client.get(url("procedure-version", acme, draft.pk)))
@@ -572,6 +582,33 @@ def test_a_stale_step_edit_shows_the_conflict_and_writes_nothing(client, acme, d
     assert CONFLICT in text(response)
     assert snapshot() == before
     assert Step.objects.get(pk=step.pk).name == "Quote"
+
+
+def test_a_stale_delete_shows_the_conflict_and_deletes_nothing(client, acme, draft):
+    client.force_login(acme.admin)
+    step = steps_of(draft)["price"]
+    run_field = RunField.objects.get(procedure_version=draft)
+    link = StepDependency.objects.filter(procedure_version=draft).first()
+    assert link is not None
+    pages = [
+        url("step-delete", acme, step.pk),
+        url("run-field-delete", acme, run_field.pk),
+        url("dependency-delete", acme, link.pk),
+    ]
+    # each page is read, then someone else changes what it deletes
+    for page in pages:
+        assert 'name="version" value="1"' in text(client.get(page)), page
+    chains.update_step(step, actor=acme.admin, expected_version=1, name="Quote")
+    chains.update_run_field(run_field, actor=acme.admin, expected_version=1, unit="t")
+    chains.update_dependency(link, actor=acme.admin, expected_version=1, lag_value=1)
+    before = snapshot()
+
+    for page in pages:
+        response = client.post(page, {"version": 1})
+        assert response.status_code == 409, page
+        assert CONFLICT in text(response), page
+
+    assert snapshot() == before
 
 
 # --- publishing, freezing, retiring ------------------------------------------------
@@ -650,7 +687,7 @@ def test_a_published_version_cannot_be_edited(client, acme, published):
             {"key": "more", "label": "More", "field_type": "text"},
         ),
         (url("step-roles", acme, step.pk), {"role": "C", "position": acme.director.pk}),
-        (url("step-delete", acme, step.pk), {}),
+        (url("step-delete", acme, step.pk), {"version": step.version}),
     ]
     for page, data in attempts:
         response = client.post(page, data)
@@ -706,7 +743,7 @@ def test_a_member_without_rights_gets_403_and_nothing_changes(client, acme):
                 "version": step.version,
             },
         ),
-        (url("step-delete", acme, step.pk), {}),
+        (url("step-delete", acme, step.pk), {"version": step.version}),
         (url("step-roles", acme, step.pk), {"role": "C", "position": acme.director.pk}),
         (url("dependency-create", acme, draft.pk), {}),
         (url("procedure-version-publish", acme, draft.pk), {"version": draft.version}),

@@ -1045,6 +1045,79 @@ def test_the_partners_run_page_keeps_its_query_count(
     )
 
 
+def history_sequences(response) -> list[int]:  # type: ignore[no-untyped-def]
+    """The sequence numbers of the events in a run page's history panel, in order."""
+    panel = text(response).split('class="history-box"', 1)[1].split("</section>", 1)[0]
+    return [
+        int(found)
+        for found in re.findall(r'<div class="muted small">#(\d+)</div>', panel)
+    ]
+
+
+def test_the_run_page_keeps_its_query_count_as_the_audit_trail_grows(
+    client,
+    crew,  # noqa: F811
+    shipment,
+):
+    """The history panel looks the run's events up: neither their number nor the
+    organisation's other events add a query, and it shows the newest ten."""
+    from rantai.audit.models import AuditEvent
+
+    o = crew.o
+    run = start_run(shipment, o.member)
+    services.complete_task(
+        tasks_of(run)["produce"], actor=crew.wawan, expected_version=None
+    )
+    pickup = services.start_task(
+        tasks_of(run)["pickup"], actor=o.partner, expected_version=None
+    )
+    pages = (url("run-detail", crew, run.pk), url("run-history", crew, run.pk))
+    counts = {}
+    for user in (o.admin, o.partner):
+        client.force_login(user)
+        counts[user] = [count_queries(client, page) for page in pages]
+
+    for n in range(6):
+        services.suspend_run(
+            run, actor=o.admin, expected_version=None, reason=f"Hold {n}"
+        )
+        services.resume_run(run, actor=o.admin, expected_version=None)
+    services.complete_task(
+        Task.objects.get(pk=pickup.pk), actor=o.partner, expected_version=None
+    )
+    for n in range(3):
+        other = start_run(shipment, o.member, title=f"Other {n}")
+        services.complete_task(
+            tasks_of(other)["produce"], actor=crew.wawan, expected_version=None
+        )
+
+    def events_of(*targets: tuple[str, int]) -> list[int]:
+        wanted = {(kind, str(pk)) for kind, pk in targets}
+        return [
+            event.sequence
+            for event in AuditEvent.objects.filter(
+                organisation=o.organisation
+            ).order_by("-sequence")
+            if (event.target_type, event.target_id) in wanted
+        ]
+
+    run_events = events_of(
+        ("chains.run", run.pk),
+        *(("chains.task", t.pk) for t in Task.objects.filter(run=run)),
+    )
+    assert len(run_events) == 16  # started, 6 × suspended and resumed, 3 of tasks
+    client.force_login(o.admin)
+    assert [count_queries(client, page) for page in pages] == counts[o.admin]
+    response = client.get(pages[0])
+    assert history_sequences(response) == run_events[:10]
+    assert "Show the whole history" in text(response)
+    client.force_login(o.partner)
+    assert [count_queries(client, page) for page in pages] == counts[o.partner]
+    assert history_sequences(client.get(pages[0])) == events_of(
+        ("chains.task", pickup.pk)
+    )
+
+
 # --- pure helpers -----------------------------------------------------------------
 
 

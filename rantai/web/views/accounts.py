@@ -66,7 +66,14 @@ from rantai.core.errors import DomainError, NotFound, ValidationFailed
 from rantai.org import membership as membership_services
 from rantai.org import services as org_services
 from rantai.org.models import Party, PartyKind
-from rantai.web.access import admin_only, apply_errors, base_context, org_view
+from rantai.web.access import (
+    FORM_PAGE_TEMPLATE,
+    admin_only,
+    apply_errors,
+    base_context,
+    org_view,
+    render_page,
+)
 from rantai.web.two_factor import qr_code_svg
 
 # A password-checked login waiting for its second factor lives this long.
@@ -268,7 +275,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 class RantaiPasswordChangeView(PasswordChangeView):
     """Change the password; this session stays logged in (Django updates its hash)."""
 
-    template_name = "web/org/form.html"
+    template_name = FORM_PAGE_TEMPLATE
     success_url = reverse_lazy("profile")
     extra_context = {
         "title": gettext_lazy("Change your password"),
@@ -434,8 +441,9 @@ def _form_page(
     danger: bool = False,
 ) -> HttpResponse:
     """One form on a page of its own, in the organisation pages' shared layout."""
-    context = base_context(
+    return render_page(
         request,
+        FORM_PAGE_TEMPLATE,
         form=form,
         title=title,
         intro=intro,
@@ -443,7 +451,6 @@ def _form_page(
         cancel_url=cancel_url,
         danger=danger,
     )
-    return render(request, "web/org/form.html", context)
 
 
 def _partner_parties(access: Access) -> QuerySet[Party]:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from django import forms
-from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, F, Prefetch, Q, QuerySet
@@ -32,17 +30,23 @@ from rantai.accounts.access import Access
 from rantai.audit import queries as audit_queries
 from rantai.audit import services as audit_services
 from rantai.audit.models import AuditVerb
-from rantai.core.errors import Conflict, ValidationFailed
+from rantai.core.errors import ValidationFailed
 from rantai.org import queries
 from rantai.org import services as org
 from rantai.org.models import Holding, Party, PartyKind, Position
 from rantai.web import forms as web_forms
-from rantai.web.access import admin_only, apply_errors, base_context, org_view
+from rantai.web.access import (
+    admin_only,
+    base_context,
+    form_page,
+    org_view,
+    render_page,
+)
 from rantai.web.history import (
     history_of,
     history_rows,
     may_read_history,
-    related_events,
+    related_targets,
 )
 
 PAGE_SIZE = 25
@@ -65,37 +69,6 @@ def _may_see_inactive(access: Access) -> bool:
 
 def _search_term(request: HttpRequest) -> str:
     return request.GET.get("q", "").strip()[:SEARCH_MAX]
-
-
-def _wants_partial(request: HttpRequest, target: str) -> bool:
-    """An htmx request that replaces only the element `target` (never a boosted
-    request or a history restore, which need the whole page)."""
-    htmx = getattr(request, "htmx", None)
-    return bool(
-        htmx
-        and htmx.target == target
-        and not htmx.boosted
-        and not htmx.history_restore_request
-    )
-
-
-def _page(
-    request: HttpRequest,
-    template: str,
-    *,
-    partial: str | None = None,
-    status: int = 200,
-    **context: Any,
-) -> HttpResponse:
-    name = (
-        f"{template}#{partial}"
-        if partial and _wants_partial(request, partial)
-        else template
-    )
-    response = render(request, name, base_context(request, **context), status=status)
-    if partial:
-        patch_vary_headers(response, ("HX-Request", "HX-Target"))
-    return response
 
 
 def _url(name: str, access: Access, *args: Any) -> str:
@@ -482,7 +455,7 @@ def org_chart(request: HttpRequest) -> HttpResponse:
         shown = sum(len(u.positions) for u in queries.flatten(units) + partners)
     if mode == "units":
         _label_units(queries.flatten(units) + partners)
-    return _page(
+    return render_page(
         request,
         "web/org/chart.html",
         partial="chart-results",
@@ -583,7 +556,7 @@ def party_detail(request: HttpRequest, pk: int) -> HttpResponse:
     head = next(
         (row for row in rows if row.position.pk == party.head_position_id), None
     )
-    return _page(
+    return render_page(
         request,
         "web/org/party_detail.html",
         nav="chart",
@@ -659,7 +632,7 @@ def position_detail(request: HttpRequest, pk: int) -> HttpResponse:
         access.sees_whole_organisation
         or position.superior.party_id == access.partner_party_id
     )
-    return _page(
+    return render_page(
         request,
         "web/org/position_detail.html",
         nav="positions",
@@ -736,7 +709,7 @@ def position_list(request: HttpRequest) -> HttpResponse:
     ):
         holders[holding.position_id].append(holding)
     rows = [PositionRow(p, holders.get(p.pk, [])) for p in page]
-    return _page(
+    return render_page(
         request,
         "web/org/position_list.html",
         partial="list-results",
@@ -782,7 +755,7 @@ def person_list(request: HttpRequest) -> HttpResponse:
     ):
         holdings[holding.person_id].append(holding)
     rows = [(person, holdings.get(person.pk, [])) for person in page]
-    return _page(
+    return render_page(
         request,
         "web/org/person_list.html",
         partial="list-results",
@@ -804,7 +777,7 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
     current, future, past = _split_holdings(
         detail.current_holdings + detail.other_holdings, day
     )
-    return _page(
+    return render_page(
         request,
         "web/org/person_detail.html",
         nav="people",
@@ -857,7 +830,7 @@ def _audit_log_page(
     else:
         verb = ""
     page = _paginate(request, events, AUDIT_PAGE_SIZE)
-    return _page(
+    return render_page(
         request,
         "web/org/audit_log.html",
         partial="list-results",
@@ -906,22 +879,24 @@ def audit_history(
     access = _access(request)
     if not may_read_history(access, target_type, target_id):
         raise Http404
-    events = audit_queries.events_of(access.organisation)
-    latest = events.filter(target_type=target_type, target_id=target_id).first()
+    latest = audit_queries.events_about(
+        access.organisation, {target_type: [target_id]}
+    ).first()
     if latest is None:
         raise Http404
     subject = history_rows(access, [latest])[0]
     page = _paginate(
         request,
-        events.filter(
-            related_events(access, target_type, int(target_id))
+        audit_queries.events_about(
+            access.organisation,
+            related_targets(access, target_type, int(target_id))
             if target_id.isdigit()
-            else Q(target_type=target_type, target_id=target_id)
+            else {target_type: [target_id]},
         ),
         AUDIT_PAGE_SIZE,
     )
     rows = history_rows(access, page)
-    return _page(
+    return render_page(
         request,
         "web/org/audit_history.html",
         partial="list-results",
@@ -934,45 +909,6 @@ def audit_history(
 
 
 # --- administrators' forms --------------------------------------------------------
-
-
-def _form_page(
-    request: HttpRequest,
-    form: forms.Form,
-    *,
-    title: str,
-    submit: str,
-    cancel_url: str,
-    save: Callable[[dict[str, Any]], str],
-    success: str,
-    intro: str = "",
-    danger: bool = False,
-) -> HttpResponse:
-    """GET shows the form; POST calls `save` (one service call that returns where to
-    go next). Refusals are shown on the form and nothing is written."""
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            next_url = save(form.cleaned_data)
-        except Conflict as error:
-            form.add_error(None, error.message)
-            status = 409
-        except ValidationFailed as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, success)
-            return redirect(next_url)
-    return _page(
-        request,
-        "web/org/form.html",
-        status=status,
-        form=form,
-        title=title,
-        submit=submit,
-        cancel_url=cancel_url,
-        intro=intro,
-        danger=danger,
-    )
 
 
 def _admin(request: HttpRequest) -> Access:
@@ -1006,7 +942,7 @@ def party_create(request: HttpRequest) -> HttpResponse:
         party = org.create_party(organisation, actor=access.user, **data)
         return _url("party-detail", access, party.pk)
 
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("New party"),
@@ -1045,7 +981,7 @@ def party_edit(request: HttpRequest, pk: int) -> HttpResponse:
         org.update_party(party, actor=access.user, expected_version=version, **data)
         return _url("party-detail", access, party.pk)
 
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("Edit “%(name)s”") % {"name": name},
@@ -1078,7 +1014,7 @@ def party_move(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return _url("party-detail", access, party.pk)
 
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("Move “%(name)s”") % {"name": name},
@@ -1111,7 +1047,7 @@ def position_create(request: HttpRequest) -> HttpResponse:
         position = org.create_position(organisation, actor=access.user, **data)
         return _url("position-detail", access, position.pk)
 
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("New position"),
@@ -1150,7 +1086,7 @@ def position_edit(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return _url("position-detail", access, position.pk)
 
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("Edit “%(name)s”") % {"name": title},
@@ -1186,7 +1122,7 @@ def position_move(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return _url("position-detail", access, position.pk)
 
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("Move “%(name)s”") % {"name": title},
@@ -1213,7 +1149,7 @@ def duty_create(request: HttpRequest, pk: int) -> HttpResponse:
         org.create_duty(position, actor=access.user, **data)
         return _url("position-detail", access, position.pk) + "#duties"
 
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("New duty of “%(name)s”") % {"name": position.title},
@@ -1245,7 +1181,7 @@ def duty_edit(request: HttpRequest, pk: int) -> HttpResponse:
         org.update_duty(duty, actor=access.user, expected_version=version, **data)
         return back + "#duties"
 
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("Edit duty “%(name)s”") % {"name": title},
@@ -1274,7 +1210,7 @@ def person_create(request: HttpRequest) -> HttpResponse:
         person = org.create_person(organisation, actor=access.user, **data)
         return _url("person-detail", access, person.pk)
 
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("New person"),
@@ -1308,7 +1244,7 @@ def person_edit(request: HttpRequest, pk: int) -> HttpResponse:
         org.update_person(person, actor=access.user, expected_version=version, **data)
         return _url("person-detail", access, person.pk)
 
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("Edit “%(name)s”") % {"name": name},
@@ -1340,7 +1276,7 @@ def holding_create(request: HttpRequest, pk: int) -> HttpResponse:
         org.assign_holder(position, actor=access.user, **data)
         return _url("position-detail", access, position.pk)
 
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("Appoint a holder of “%(name)s”") % {"name": position.title},
@@ -1388,7 +1324,7 @@ def holding_edit(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return back
 
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("Edit the holding of %(person)s as %(position)s") % subject,
@@ -1422,7 +1358,7 @@ def holding_end(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return back
 
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("End the holding of %(person)s as %(position)s") % subject,
@@ -1497,7 +1433,7 @@ def _switch(request: HttpRequest, kind: str, pk: int, *, active: bool) -> HttpRe
 
     values = {"name": name, "noun": switch.noun}
     if active:
-        return _form_page(
+        return form_page(
             request,
             form,
             title=_("Reactivate “%(name)s”") % values,
@@ -1507,7 +1443,7 @@ def _switch(request: HttpRequest, kind: str, pk: int, *, active: bool) -> HttpRe
             success=_("“%(name)s” was reactivated.") % values,
             intro=_("The %(noun)s can be chosen and used again.") % values,
         )
-    return _form_page(
+    return form_page(
         request,
         form,
         title=_("Deactivate “%(name)s”") % values,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -24,10 +24,9 @@ from django.core.paginator import Paginator
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import formats
-from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
@@ -60,7 +59,14 @@ from rantai.org import queries as org_queries
 from rantai.org.models import Duty, Holding, Party, PartyKind
 from rantai.web import forms as web_forms
 from rantai.web import forms_procedures as procedure_forms
-from rantai.web.access import admin_only, apply_errors, base_context, org_view
+from rantai.web.access import (
+    admin_only,
+    apply_errors,
+    form_page,
+    handle_form,
+    org_view,
+    render_page,
+)
 from rantai.web.svg.swimlane import (
     Arrow,
     Lane,
@@ -88,35 +94,10 @@ def _data(request: HttpRequest) -> Any:
     return request.POST if request.method == "POST" else None
 
 
-def _wants_partial(request: HttpRequest, target: str) -> bool:
-    """An htmx request that replaces only the element `target`."""
-    htmx = getattr(request, "htmx", None)
-    return bool(
-        htmx
-        and htmx.target == target
-        and not htmx.boosted
-        and not htmx.history_restore_request
-    )
-
-
-def _page(
-    request: HttpRequest,
-    template: str,
-    *,
-    partial: str | None = None,
-    status: int = 200,
-    **context: Any,
-) -> HttpResponse:
-    context.setdefault("nav", "procedures")
-    name = (
-        f"{template}#{partial}"
-        if partial and _wants_partial(request, partial)
-        else template
-    )
-    response = render(request, name, base_context(request, **context), status=status)
-    if partial:
-        patch_vary_headers(response, ("HX-Request", "HX-Target"))
-    return response
+def _page(request: HttpRequest, template: str, **options: Any) -> HttpResponse:
+    """A page in the procedures' navigation unless told otherwise."""
+    options.setdefault("nav", "procedures")
+    return render_page(request, template, **options)
 
 
 def _get(qs: Any, pk: int | str) -> Any:
@@ -233,47 +214,11 @@ def _positions_to_own(access: Access) -> Any:
     return positions.filter(pk__in=held)
 
 
-def _form_page(
-    request: HttpRequest,
-    form: forms.Form,
-    *,
-    title: str,
-    submit: str,
-    cancel_url: str,
-    save: Callable[[dict[str, Any]], str],
-    success: str,
-    intro: str = "",
-    danger: bool = False,
-    template: str = "web/procedures/form.html",
-    **context: Any,
-) -> HttpResponse:
-    """GET shows the form; POST calls `save` (one service call that returns where to
-    go next). Refusals are shown on the form and nothing is written; a stale version
-    answers 409."""
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            next_url = save(dict(form.cleaned_data))
-        except Conflict as error:
-            form.add_error(None, error.message)
-            status = 409
-        except ValidationFailed as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, success)
-            return redirect(next_url)
-    return _page(
-        request,
-        template,
-        status=status,
-        form=form,
-        title=title,
-        submit=submit,
-        cancel_url=cancel_url,
-        intro=intro,
-        danger=danger,
-        **context,
-    )
+def _form_page(request: HttpRequest, form: forms.Form, **options: Any) -> HttpResponse:
+    """One form on a page of its own (`form_page`), in the procedures' navigation
+    unless told otherwise."""
+    options.setdefault("nav", "procedures")
+    return form_page(request, form, **options)
 
 
 # --- the procedures list ----------------------------------------------------------
@@ -385,24 +330,12 @@ def procedure_create(request: HttpRequest) -> HttpResponse:
 
 
 def _procedure(access: Access, pk: int | str) -> Procedure:
-    return _get(
-        queries.procedures(access).select_related(
-            "owner_position", "owner_position__party"
-        ),
-        pk,
-    )
+    return queries.procedure(access, pk)
 
 
 def _version(access: Access, pk: int | str) -> ProcedureVersion:
     """A version of the organisation (whole-organisation readers only)."""
-    if not access.sees_whole_organisation:
-        raise Http404
-    return _get(
-        ProcedureVersion.objects.filter(
-            organisation=access.organisation
-        ).select_related("procedure", "procedure__owner_position"),
-        pk,
-    )
+    return queries.version(access, pk)
 
 
 @org_view
@@ -822,14 +755,7 @@ def run_field_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _run_field(request: HttpRequest, pk: int) -> tuple[Access, RunField]:
     access = _access(request)
-    if not access.sees_whole_organisation:
-        raise Http404
-    run_field = _get(
-        RunField.objects.filter(organisation=access.organisation).select_related(
-            "procedure_version", "procedure_version__procedure"
-        ),
-        pk,
-    )
+    run_field = queries.run_field(access, pk)
     _require_editor(access, run_field.procedure_version.procedure)
     return access, run_field
 
@@ -871,11 +797,13 @@ def run_field_delete(request: HttpRequest, pk: int) -> HttpResponse:
     version = run_field.procedure_version
     if request.method == "GET" and (refusal := _frozen(request, access, version)):
         return refusal  # type: ignore[no-any-return]
-    form = procedure_forms.ConfirmDeleteForm(_data(request))
+    form = web_forms.ConfirmForm(_data(request), initial={"version": run_field.version})
     label = run_field.label
 
     def save(data: dict[str, Any]) -> str:
-        chains.delete_run_field(run_field, actor=access.user)
+        chains.delete_run_field(
+            run_field, actor=access.user, expected_version=data["version"]
+        )
         return _version_url(access, version.pk, "#fields")
 
     return _form_page(
@@ -950,14 +878,7 @@ def step_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _step(request: HttpRequest, pk: int) -> tuple[Access, Step]:
     access = _access(request)
-    if not access.sees_whole_organisation:
-        raise Http404
-    step = _get(
-        Step.objects.filter(organisation=access.organisation).select_related(
-            "procedure_version", "procedure_version__procedure"
-        ),
-        pk,
-    )
+    step = queries.step(access, pk)
     _require_editor(access, step.procedure_version.procedure)
     return access, step
 
@@ -1008,11 +929,11 @@ def step_delete(request: HttpRequest, pk: int) -> HttpResponse:
     version = step.procedure_version
     if request.method == "GET" and (refusal := _frozen(request, access, version)):
         return refusal  # type: ignore[no-any-return]
-    form = procedure_forms.ConfirmDeleteForm(_data(request))
+    form = web_forms.ConfirmForm(_data(request), initial={"version": step.version})
     name = step.name
 
     def save(data: dict[str, Any]) -> str:
-        chains.delete_step(step, actor=access.user)
+        chains.delete_step(step, actor=access.user, expected_version=data["version"])
         return _version_url(access, version.pk, "#steps")
 
     return _form_page(
@@ -1042,22 +963,30 @@ def _partners(access: Access) -> Any:
 def step_roles(request: HttpRequest, pk: int) -> HttpResponse:
     """A step's RACI rows; an editor adds one here (POST) or removes one."""
     access, step = _step(request, pk)
-    version = step.procedure_version
     form = procedure_forms.StepRoleForm(
         _data(request),
         positions=web_forms.active_positions(access.organisation),
         partners=_partners(access),
         auto_id="new-role-%s",
     )
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            chains.add_step_role(step, actor=access.user, **form.cleaned_data)
-        except ValidationFailed as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, _("The role was added."))
-            return redirect(_url("step-roles", access, step.pk))
+
+    def save(data: dict[str, Any]) -> str:
+        chains.add_step_role(step, actor=access.user, **data)
+        return _url("step-roles", access, step.pk)
+
+    return handle_form(
+        request,
+        form,
+        save,
+        success=_("The role was added."),
+        page=lambda status: _step_roles_page(request, step, form, status=status),
+    )
+
+
+def _step_roles_page(
+    request: HttpRequest, step: Step, form: forms.Form, *, status: int
+) -> HttpResponse:
+    version = step.procedure_version
     roles = list(
         StepRole.objects.filter(step=step)
         .select_related("position", "position__party", "party")
@@ -1086,18 +1015,7 @@ def step_roles(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def step_role_delete(request: HttpRequest, pk: int) -> HttpResponse:
     access = _access(request)
-    if not access.sees_whole_organisation:
-        raise Http404
-    step_role = _get(
-        StepRole.objects.filter(organisation=access.organisation).select_related(
-            "step",
-            "step__procedure_version",
-            "step__procedure_version__procedure",
-            "position",
-            "party",
-        ),
-        pk,
-    )
+    step_role = queries.step_role(access, pk)
     step = step_role.step
     _require_editor(access, step.procedure_version.procedure)
     version = step.procedure_version
@@ -1170,17 +1088,7 @@ def dependency_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _dependency(request: HttpRequest, pk: int) -> tuple[Access, StepDependency]:
     access = _access(request)
-    if not access.sees_whole_organisation:
-        raise Http404
-    dependency = _get(
-        StepDependency.objects.filter(organisation=access.organisation).select_related(
-            "procedure_version",
-            "procedure_version__procedure",
-            "predecessor",
-            "successor",
-        ),
-        pk,
-    )
+    dependency = queries.step_dependency(access, pk)
     _require_editor(access, dependency.procedure_version.procedure)
     return access, dependency
 
@@ -1231,14 +1139,18 @@ def dependency_delete(request: HttpRequest, pk: int) -> HttpResponse:
     version = dependency.procedure_version
     if request.method == "GET" and (refusal := _frozen(request, access, version)):
         return refusal  # type: ignore[no-any-return]
-    form = procedure_forms.ConfirmDeleteForm(_data(request))
+    form = web_forms.ConfirmForm(
+        _data(request), initial={"version": dependency.version}
+    )
     values = {
         "predecessor": dependency.predecessor.name,
         "successor": dependency.successor.name,
     }
 
     def save(data: dict[str, Any]) -> str:
-        chains.remove_dependency(dependency, actor=access.user)
+        chains.remove_dependency(
+            dependency, actor=access.user, expected_version=data["version"]
+        )
         return _version_url(access, version.pk, "#dependencies")
 
     return _form_page(
@@ -1586,25 +1498,23 @@ def calendar(request: HttpRequest) -> HttpResponse:
         return _calendar_page(request)
     admin_only(access)
     form = procedure_forms.CalendarForm(request.POST, auto_id="calendar-%s")
-    status = 200
-    if form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            chains.update_working_calendar(
-                access.organisation,
-                actor=access.user,
-                expected_version=data.pop("version"),
-                **data,
-            )
-        except Conflict as error:
-            form.add_error(None, error.message)
-            status = 409
-        except ValidationFailed as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, _("The working calendar was saved."))
-            return redirect(_calendar_url(access))
-    return _calendar_page(request, status=status, calendar_form=form)
+
+    def save(data: dict[str, Any]) -> str:
+        chains.update_working_calendar(
+            access.organisation,
+            actor=access.user,
+            expected_version=data.pop("version"),
+            **data,
+        )
+        return _calendar_url(access)
+
+    return handle_form(
+        request,
+        form,
+        save,
+        success=_("The working calendar was saved."),
+        page=lambda status: _calendar_page(request, status=status, calendar_form=form),
+    )
 
 
 @org_view
@@ -1613,17 +1523,18 @@ def holiday_create(request: HttpRequest) -> HttpResponse:
     access = _access(request)
     admin_only(access)
     form = procedure_forms.HolidayForm(request.POST, auto_id="holiday-%s")
-    if form.is_valid():
-        try:
-            holiday = chains.add_holiday(
-                access.organisation, actor=access.user, **form.cleaned_data
-            )
-        except ValidationFailed as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, _("The holiday was added."))
-            return redirect(_calendar_url(access, holiday.date.year))
-    return _calendar_page(request, holiday_form=form)
+
+    def save(data: dict[str, Any]) -> str:
+        holiday = chains.add_holiday(access.organisation, actor=access.user, **data)
+        return _calendar_url(access, holiday.date.year)
+
+    return handle_form(
+        request,
+        form,
+        save,
+        success=_("The holiday was added."),
+        page=lambda status: _calendar_page(request, status=status, holiday_form=form),
+    )
 
 
 @org_view
@@ -1661,7 +1572,7 @@ def holiday_load(request: HttpRequest) -> HttpResponse:
 def holiday_delete(request: HttpRequest, pk: int) -> HttpResponse:
     access = _access(request)
     admin_only(access)
-    holiday = _get(Holiday.objects.filter(organisation=access.organisation), pk)
+    holiday = queries.holiday(access, pk)
     form = procedure_forms.ConfirmDeleteForm(_data(request))
     values = {
         "name": holiday.name,

@@ -25,10 +25,9 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.cache import patch_vary_headers
 from django.utils.dates import MONTHS_3
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import capfirst, slugify
@@ -67,7 +66,8 @@ from rantai.chains.scheduling import Schedule, TaskSchedule
 from rantai.core.errors import Conflict, ValidationFailed
 from rantai.org.models import Party, PartyKind, Position
 from rantai.web import forms_runs
-from rantai.web.access import base_context, org_view
+from rantai.web.access import apply_errors, handle_form, org_view
+from rantai.web.access import render_page as _page
 from rantai.web.forms import active_positions
 from rantai.web.history import History, history_rows
 from rantai.web.svg.gantt import GanttLabels, GanttRow, render_gantt
@@ -103,35 +103,6 @@ def _positive_int(value: str | None) -> int | None:
     except ValueError:
         return None
     return number if number > 0 else None
-
-
-def _wants_partial(request: HttpRequest, target: str) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(
-        htmx
-        and htmx.target == target
-        and not htmx.boosted
-        and not htmx.history_restore_request
-    )
-
-
-def _page(
-    request: HttpRequest,
-    template: str,
-    *,
-    partial: str | None = None,
-    status: int = 200,
-    **context: Any,
-) -> HttpResponse:
-    name = (
-        f"{template}#{partial}"
-        if partial and _wants_partial(request, partial)
-        else template
-    )
-    response = render(request, name, base_context(request, **context), status=status)
-    if partial:
-        patch_vary_headers(response, ("HX-Request", "HX-Target"))
-    return response
 
 
 def _next_url(request: HttpRequest, default: str) -> str:
@@ -199,33 +170,12 @@ def number(value: Decimal | int | None) -> str:
     return formats.number_format(normal, use_l10n=True, force_grouping=True)
 
 
-def _task_scope(access: Access) -> Any:
-    """Tasks the caller may see: their organisation's; a partner only their party's,
-    in runs their party takes part in."""
-    qs = Task.objects.filter(organisation=access.organisation)
-    if access.partner_party_id is not None:
-        qs = qs.filter(responsible_party_id=access.partner_party_id)
-    return qs
-
-
 def _get(qs: Any, pk: int, **lookups: Any) -> Any:
     """The one object of the scoped queryset (by pk, or by other lookups), or 404."""
     found = qs.filter(**(lookups or {"pk": pk})).first()
     if found is None:
         raise Http404
     return found
-
-
-def _apply(
-    form: forms.Form, error: ValidationFailed, where: Callable[[str], str | None]
-) -> None:
-    """Show a service's validation errors on the form, on the right fields."""
-    for name, problems in error.errors.items():
-        target = where(name)
-        if target is not None and target not in form.fields:
-            target = None
-        for problem in problems:
-            form.add_error(target, problem)
 
 
 def _same_name(name: str) -> str | None:
@@ -333,7 +283,7 @@ def run_start(request: HttpRequest) -> HttpResponse:
     version_id = _positive_int(request.GET.get("version"))
     procedure_id = _positive_int(request.GET.get("procedure"))
     if version_id is not None:
-        version = _get(versions, version_id)
+        version = queries.version(access, version_id)
     elif procedure_id is not None:
         version = _get(
             versions.filter(status=VersionStatus.PUBLISHED),
@@ -351,35 +301,40 @@ def run_start(request: HttpRequest) -> HttpResponse:
     form = forms_runs.RunStartForm(
         request.POST if request.method == "POST" else None, run_fields=run_fields
     )
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            run = services.start_run(
-                version,
-                actor=access.user,
-                title=data["title"],
-                objective=data["objective"],
-                measure_quantity=data["measure_quantity"],
-                measure_unit=data["measure_unit"],
-                due_at=services.due_at_for_date(access.organisation, data["due_date"]),
-                field_values=form.field_values(),
-            )
-        except ValidationFailed as error:
-            _apply(form, error, form.form_field_of)
-        else:
-            messages.success(request, _("The run was started."))
-            return redirect(_url("run-detail", access, run.pk))
-    return _page(
+
+    def save(data: dict[str, Any]) -> str:
+        run = services.start_run(
+            version,
+            actor=access.user,
+            title=data["title"],
+            objective=data["objective"],
+            measure_quantity=data["measure_quantity"],
+            measure_unit=data["measure_unit"],
+            due_at=services.due_at_for_date(access.organisation, data["due_date"]),
+            field_values=form.field_values(),
+        )
+        return _url("run-detail", access, run.pk)
+
+    return handle_form(
         request,
-        "web/runs/run_start.html",
-        nav="runs",
-        form=form,
-        version=version,
-        is_published=version.status == VersionStatus.PUBLISHED,
-        target_fields=[form[name] for name in forms_runs.TARGET_FIELDS],
-        procedure_fields=[
-            form[forms_runs.FIELD_PREFIX + run_field.key] for run_field in run_fields
-        ],
+        form,
+        save,
+        success=_("The run was started."),
+        page=lambda status: _page(
+            request,
+            "web/runs/run_start.html",
+            status=status,
+            nav="runs",
+            form=form,
+            version=version,
+            is_published=version.status == VersionStatus.PUBLISHED,
+            target_fields=[form[name] for name in forms_runs.TARGET_FIELDS],
+            procedure_fields=[
+                form[forms_runs.FIELD_PREFIX + run_field.key]
+                for run_field in run_fields
+            ],
+        ),
+        where=form.form_field_of,
     )
 
 
@@ -798,15 +753,13 @@ def _deviation_names(deviations: list[Deviation]) -> dict[str, dict[int, str]]:
 def _run_events(access: Access, detail: queries.RunDetail) -> Any:
     """The audit events of a run, its visible tasks and its visible deviations (a
     partner: only those of their party's tasks)."""
-    condition = Q(
-        target_type="chains.task", target_id__in=[str(t.pk) for t in detail.tasks]
-    ) | Q(
-        target_type="chains.deviation",
-        target_id__in=[str(d.pk) for d in detail.deviations],
-    )
+    targets: dict[str, list[int]] = {
+        "chains.task": [task.pk for task in detail.tasks],
+        "chains.deviation": [deviation.pk for deviation in detail.deviations],
+    }
     if access.sees_whole_organisation:
-        condition |= Q(target_type="chains.run", target_id=str(detail.run.pk))
-    return audit_queries.events_of(access.organisation).filter(condition)
+        targets["chains.run"] = [detail.run.pk]
+    return audit_queries.events_about(access.organisation, targets)
 
 
 def _run_history(access: Access, detail: queries.RunDetail) -> History:
@@ -976,7 +929,7 @@ def _action_page(
                 kept = {k: v for k, v in data.items() if k != "version"}
                 form = make_form(None, initial={**kept, **initial})
             except ValidationFailed as error:
-                _apply(form, error, where)
+                apply_errors(form, error, where)
             else:
                 messages.success(request, success)
                 return redirect(_next_url(request, back))
@@ -1002,18 +955,7 @@ def _action_page(
 
 def _visible_task(request: HttpRequest, pk: int) -> tuple[Access, Task]:
     access = _access(request)
-    task = _get(
-        _task_scope(access).select_related(
-            "run",
-            "run__procedure",
-            "assignee",
-            "responsible_position",
-            "responsible_party",
-        ),
-        pk,
-    )
-    task.run.organisation = access.organisation
-    return access, task
+    return access, queries.task(access, pk)
 
 
 def _task_action(
@@ -1141,9 +1083,7 @@ def task_reopen(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _visible_run(request: HttpRequest, pk: int) -> tuple[Access, Run]:
     access = _access(request)
-    run = _get(queries.runs(access).select_related("procedure"), pk)
-    run.organisation = access.organisation
-    return access, run
+    return access, queries.run(access, pk)
 
 
 def _run_action(
@@ -1425,16 +1365,7 @@ def deviation_request(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
 
 def _decide(request: HttpRequest, pk: int, *, confirm: bool) -> HttpResponse:
     access = _access(request)
-    deviations = Deviation.objects.filter(
-        organisation=access.organisation,
-        run__in=queries.runs(access),
-    ).select_related("run", "run__procedure", "task")
-    if access.partner_party_id is not None:
-        deviations = deviations.filter(
-            task__responsible_party_id=access.partner_party_id
-        )
-    deviation = _get(deviations, pk)
-    deviation.run.organisation = access.organisation
+    deviation = queries.deviation(access, pk)
     run = deviation.run
     confirmer = (
         deviation.task.accountable_position_id

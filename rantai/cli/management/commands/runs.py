@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from rantai.accounts.models import Organisation
 from rantai.chains import projection
+from rantai.chains import services as chains
 from rantai.chains.calendar import minutes_per_working_day
 from rantai.chains.models import (
     FINISHED_STATUSES,
@@ -29,7 +30,9 @@ class Command(BaseCommand):
         "Runs of procedures: `rantai runs list [--org SLUG] [--status STATUS ...] "
         "[--schedule STATUS ...]` lists runs, newest first; `rantai runs schedule "
         "RUN_ID` prints a run's schedule (critical path marked with *), its projected "
-        "finish against the due date and its status."
+        "finish against the due date and its status; `rantai runs refresh [--org "
+        "SLUG]` brings every active run's projected finish and status up to date "
+        "with the clock (run it periodically, e.g. every 15 minutes from cron)."
     )
     # Tests pass a fixed clock; everyone else reads the schedule as of now.
     stealth_options = ("now",)
@@ -52,17 +55,35 @@ class Command(BaseCommand):
         )
         schedule = sub.add_parser("schedule", help="Print a run's schedule.")
         schedule.add_argument("run_id", metavar="RUN_ID")
+        refresh = sub.add_parser(
+            "refresh",
+            help="Bring the active runs' projected finish and status up to date.",
+        )
+        refresh.add_argument("--org", help="organisation slug (default: all)")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         now = options.get("now") or timezone.now()
         try:
             if options["action"] == "list":
                 self._list(options["org"], options["status"], options["schedule"])
+            elif options["action"] == "refresh":
+                self._refresh(options["org"], now)
             else:
                 self._schedule(options["run_id"], now)
         except BrokenPipeError:
             # Piped into `head` or a pager that quit: stop quietly.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+    # --- refresh --------------------------------------------------------------------
+
+    def _refresh(self, slug: str | None, now: dt.datetime) -> None:
+        organisation = _organisation(slug) if slug else None
+        result = chains.refresh_schedules(organisation=organisation, now=now)
+        runs = "1 active run" if result.runs == 1 else f"{result.runs} active runs"
+        self.stdout.write(
+            f"{runs} refreshed; {result.changed} changed status "
+            f"({result.now_at_risk} now at risk, {result.now_late} now late)."
+        )
 
     # --- runs list ------------------------------------------------------------------
 
