@@ -1331,7 +1331,7 @@ def start_run(
         "SELECT v.status, v.number, v.procedure_id, pr.is_active, "
         "o.id, o.time_zone, "
         f"(SELECT m.role FROM {sql.table(Membership)} m WHERE m.organisation_id = "
-        "o.id AND m.user_id = %s AND m.is_active = %s ORDER BY m.id LIMIT 1), "
+        "o.id AND m.user_id = %s AND m.is_active = %s), "
         f"{projection.CALENDAR_COLUMNS} "
         f"FROM {sql.table(ProcedureVersion)} v "
         f"JOIN {sql.table(Procedure)} pr ON pr.id = v.procedure_id "
@@ -1671,19 +1671,17 @@ class _Locked:
 
 def _lock_run_for(run_id: int, user: User | None) -> _Locked:
     """Lock the run; with it read the organisation's time zone, the user's active
-    membership and person, and the working calendar (one statement)."""
+    membership and person (each unique by a constraint, so the subqueries have
+    one row at most), and the working calendar (one statement)."""
     user_id = user.pk if user is not None and user.is_active else None
     row = sql.fetchone(
         f"SELECT {', '.join('r.' + name for name in _RUN_FIELDS)}, o.time_zone, "
         f"(SELECT m.role FROM {sql.table(Membership)} m WHERE m.organisation_id = "
-        "r.organisation_id AND m.user_id = %s AND m.is_active = %s "
-        "ORDER BY m.id LIMIT 1), "
+        "r.organisation_id AND m.user_id = %s AND m.is_active = %s), "
         f"(SELECT m.party_id FROM {sql.table(Membership)} m WHERE m.organisation_id "
-        "= r.organisation_id AND m.user_id = %s AND m.is_active = %s "
-        "ORDER BY m.id LIMIT 1), "
+        "= r.organisation_id AND m.user_id = %s AND m.is_active = %s), "
         f"(SELECT p.id FROM {sql.table(Person)} p WHERE p.organisation_id = "
-        "r.organisation_id AND p.user_id = %s AND p.is_active = %s "
-        "ORDER BY p.id LIMIT 1), "
+        "r.organisation_id AND p.user_id = %s AND p.is_active = %s), "
         f"{projection.CALENDAR_COLUMNS} "
         f"FROM {sql.table(Run)} r "
         f"JOIN {sql.table(Organisation)} o ON o.id = r.organisation_id "
