@@ -5,7 +5,8 @@ a lower to a higher step index (80 % finish-to-start, 20 % start-to-start, some 
 lags). Times, as the median of several runs taking turns:
 
 - ``critical_path_offsets``: Rantai's critical path method on working-minute
-  offsets (graph build, topological order, forward and backward pass, slack,
+  offsets (graph build from the ``DepInput`` list, topological order, forward and
+  backward pass, earliest and latest start and finish of every step as dicts, the
   critical path), with the steps and dependencies in procedure order (as a run
   reads them) and, for comparison, in a random order;
 - ``compute_schedule``: the full schedule of a run (calendar, UTC datetimes, a

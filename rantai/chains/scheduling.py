@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
-from operator import attrgetter, eq, lt, sub
+from operator import add, eq, lt, sub
 from typing import cast
 
 from .calendar import (
@@ -123,24 +123,23 @@ class OffsetSchedule:
 
 # -- the graph ------------------------------------------------------------------
 
-# (successor's index, is start-to-start, lag in working minutes)
-_Edge = tuple[int, bool, int]
 _KINDS = frozenset({FINISH_TO_START, START_TO_START})
-_predecessor_of = attrgetter("predecessor")
-_successor_of = attrgetter("successor")
-_kind_of = attrgetter("kind")
-_lag_of = attrgetter("lag_minutes")
+
+# The dependencies as columns: dependency ``e`` runs from task ``heads[e]`` to task
+# ``tails[e]`` (indexes into the task list), of kind ``kinds[e]``, with a lag of
+# ``lags[e]`` working minutes.
+_Columns = tuple[list[int], list[int], list[str], list[int]]
 
 
 class _Graph:
-    """Tasks by index, their outgoing dependencies and a topological order.
+    """Tasks by index and their dependencies as columns.
 
-    Built column by column (``map`` over ``attrgetter``, in C) so that the Python
-    work per dependency is one append: with the two passes, this is nearly all the
-    time of a large schedule.
+    Built column by column with comprehensions (which CPython runs faster than
+    ``map`` over ``attrgetter``); the rest of the Python work per dependency is one
+    short loop in each pass.
     """
 
-    __slots__ = ("ids", "order", "successors", "tails")
+    __slots__ = ("heads", "ids", "kinds", "lags", "tails")
 
     def __init__(self, ids: Sequence[int], dependencies: Iterable[DepInput]) -> None:
         self.ids = list(ids)
@@ -154,59 +153,75 @@ class _Graph:
                 seen.add(task_id)
         deps = dependencies if isinstance(dependencies, list) else list(dependencies)
         try:
-            heads = list(map(index.__getitem__, map(_predecessor_of, deps)))
-            tails = list(map(index.__getitem__, map(_successor_of, deps)))
+            heads = [index[dep.predecessor] for dep in deps]
+            tails = [index[dep.successor] for dep in deps]
         except KeyError as error:
             raise ValueError(f"dependency on unknown task {error.args[0]}") from None
-        kinds = list(map(_kind_of, deps))
+        kinds = [dep.kind for dep in deps]
         unknown = set(kinds) - _KINDS
         if unknown:
             raise ValueError(f"unknown dependency kind {min(map(str, unknown))!r}")
-        lags = list(map(_lag_of, deps))
+        lags = [dep.lag_minutes for dep in deps]
         if lags and min(lags) < 0:
             bad = deps[lags.index(min(lags))]
             raise ValueError(
                 f"dependency {bad.predecessor} -> {bad.successor} has a negative lag"
             )
-        successors: list[list[_Edge]] = [[] for _ in range(count)]
-        for head, tail, start_to_start, lag in zip(
-            heads, tails, map(START_TO_START.__eq__, kinds), lags, strict=True
-        ):
-            successors[head].append((tail, start_to_start, lag))
-        self.successors = successors
+        self.heads = heads
         self.tails = tails
-        # Tasks usually come in procedure order; when every dependency points
-        # forward in the given order, that order is already topological.
-        # Otherwise it is found when first needed (the forward pass finds it on
-        # the way).
-        self.order: list[int] | None = (
-            list(range(count)) if all(map(lt, heads, tails)) else None
+        self.kinds = kinds
+        self.lags = lags
+
+    def in_topological_order(self) -> _Columns:
+        """The dependency columns sorted by the place of their predecessor in a
+        topological order; raises naming a cycle when there is one.
+
+        A single loop over the dependencies in this order is then a forward pass
+        (every dependency into a task comes before those out of it), and a loop in
+        the reverse order a backward pass.
+        """
+        heads, tails, kinds, lags = self.heads, self.tails, self.kinds, self.lags
+        # Tasks usually come in procedure order, and their dependencies step by
+        # step: when every dependency points forward in the given order, that
+        # order is already topological.
+        if all(map(lt, heads, tails)):
+            if heads == sorted(heads):
+                return heads, tails, kinds, lags
+            by_place = sorted(range(len(heads)), key=heads.__getitem__)
+        else:
+            by_place = self.kahn()
+        return (
+            [heads[e] for e in by_place],
+            [tails[e] for e in by_place],
+            [kinds[e] for e in by_place],
+            [lags[e] for e in by_place],
         )
 
-    def waiting_counts(self) -> list[int]:
-        """Per task, the number of its predecessors (for Kahn's algorithm)."""
-        waiting = [0] * len(self.successors)
-        for tail in self.tails:
+    def kahn(self) -> list[int]:
+        """Kahn's algorithm: the dependencies in the topological order of their
+        predecessors."""
+        count = len(self.ids)
+        tails = self.tails
+        outgoing: list[list[int]] = [[] for _ in range(count)]
+        for dependency, head in enumerate(self.heads):
+            outgoing[head].append(dependency)
+        waiting = [0] * count  # per task, the number of its predecessors
+        for tail in tails:
             waiting[tail] += 1
-        return waiting
-
-    def topological_order(self) -> list[int]:
-        """Kahn's algorithm; raises naming a cycle when there is one."""
-        if self.order is not None:
-            return self.order
-        successors = self.successors
-        waiting = self.waiting_counts()
         order = [position for position, left in enumerate(waiting) if left == 0]
+        in_order: list[int] = []
         for position in order:  # grows while being read
-            for successor, _, _ in successors[position]:
+            dependencies = outgoing[position]
+            in_order += dependencies
+            for dependency in dependencies:
+                successor = tails[dependency]
                 left = waiting[successor] - 1
                 waiting[successor] = left
                 if left == 0:
                     order.append(successor)
-        if len(order) != len(waiting):
+        if len(order) != count:
             raise self.cycle_error(waiting)
-        self.order = order
-        return order
+        return in_order
 
     def cycle_error(self, waiting: list[int]) -> ValueError:
         # Every task still waiting has a predecessor still waiting: walk backwards
@@ -214,10 +229,9 @@ class _Graph:
         ids = self.ids
         stuck = {position for position, left in enumerate(waiting) if left > 0}
         predecessors: dict[int, list[int]] = {position: [] for position in stuck}
-        for position in stuck:
-            for successor, _, _ in self.successors[position]:
-                if successor in stuck:
-                    predecessors[successor].append(position)
+        for head, tail in zip(self.heads, self.tails, strict=True):
+            if head in stuck and tail in stuck:
+                predecessors[tail].append(head)
         current = min(stuck, key=ids.__getitem__)
         walked: list[int] = []
         seen: dict[int, int] = {}
@@ -237,12 +251,29 @@ class _Graph:
 # -- the critical path method on offsets ------------------------------------------
 
 
+def _weights(
+    spans: list[int], heads: list[int], kinds: list[str], lags: list[int]
+) -> list[int]:
+    """Per dependency, the least time from its predecessor's start to its
+    successor's: the lag, after the predecessor's span when finish-to-start."""
+    return [
+        lag + spans[head] if kind == FINISH_TO_START else lag
+        for head, kind, lag in zip(heads, kinds, lags, strict=True)
+    ]
+
+
 class _Passes:
     """Forward and backward passes over working-minute offsets.
 
-    The forward pass pushes each task's bounds to its successors in topological
-    order and remembers which predecessor sets each start, which gives the
-    critical path without another walk over the dependencies.
+    Each task lasts ``spans[p]`` from its start to its finish, so a dependency holds
+    its successor's start at least ``weight`` after its predecessor's start: the
+    lag, plus the predecessor's span when finish-to-start. The forward pass is
+    then one loop over the dependencies in topological order, the backward pass
+    the same loop in reverse.
+
+    ``starts`` are the earliest each task may start; a ``fixed`` task (one that
+    has started) starts there whatever its predecessors, and so does not constrain
+    them either.
     """
 
     __slots__ = (
@@ -250,6 +281,7 @@ class _Passes:
         "earliest_finish",
         "earliest_start",
         "finish",
+        "fixed",
         "latest_finish",
         "latest_start",
         "sink",
@@ -258,77 +290,38 @@ class _Passes:
     def __init__(
         self,
         graph: _Graph,
-        durations: list[int],
-        roles: list[int] | None = None,
-        actual_starts: list[int] | None = None,
-        actual_finishes: list[int] | None = None,
-        floor: int = 0,
-        origin: int = 0,
+        spans: list[int],
+        starts: list[int],
+        fixed: list[bool] | None = None,
     ) -> None:
-        count = len(durations)
-        ids = graph.ids
-        successors = graph.successors
-        # Without a known order, this pass is also Kahn's algorithm: a task is
-        # placed when its last predecessor has pushed its bound.
-        order = graph.order
-        waiting: list[int] | None = None
-        if order is None:
-            waiting = graph.waiting_counts()
-            order = [position for position, left in enumerate(waiting) if left == 0]
-        if roles is None:
-            roles = [_WAITING] * count
-            earliest_start = [floor] * count
-        else:
-            earliest_start = [floor if role == _WAITING else origin for role in roles]
-        starts = actual_starts if actual_starts is not None else earliest_start
-        finishes = actual_finishes if actual_finishes is not None else earliest_start
-        earliest_finish = [0] * count
-        binding = [-1] * count
+        heads, tails, kinds, lags = graph.in_topological_order()
+        if fixed is not None and any(fixed):
+            # Dependencies into a fixed task move nothing, either way.
+            moves = [not fixed[tail] for tail in tails]
+            heads = list(compress(heads, moves))
+            tails = list(compress(tails, moves))
+            kinds = list(compress(kinds, moves))
+            lags = list(compress(lags, moves))
+        weights = _weights(spans, heads, kinds, lags)
 
-        for position in order:
-            role = roles[position]
-            if role == _WAITING:
-                start = earliest_start[position]
-                end = start + durations[position]
-            elif role == _PASSED:
-                start = end = earliest_start[position]
-            elif role == _STARTED:
-                start = earliest_start[position] = starts[position]
-                end = max(floor, start + durations[position])
-            else:
-                start = earliest_start[position] = starts[position]
-                end = finishes[position]
-            earliest_finish[position] = end
-            if waiting is None:
-                for other, start_to_start, lag in successors[position]:
-                    bound = (start if start_to_start else end) + lag
-                    current = earliest_start[other]
-                    if bound > current:
-                        earliest_start[other] = bound
-                        binding[other] = position
-                    elif bound == current and (
-                        binding[other] < 0 or ids[position] < ids[binding[other]]
-                    ):
-                        binding[other] = position
-                continue
-            for other, start_to_start, lag in successors[position]:
-                bound = (start if start_to_start else end) + lag
-                current = earliest_start[other]
-                if bound > current:
-                    earliest_start[other] = bound
-                    binding[other] = position
-                elif bound == current and (
-                    binding[other] < 0 or ids[position] < ids[binding[other]]
-                ):
-                    binding[other] = position
-                left = waiting[other] - 1
-                waiting[other] = left
-                if left == 0:
-                    order.append(other)  # ``order`` grows while being read
-        if waiting is not None:
-            if len(order) != count:
-                raise graph.cycle_error(waiting)
-            graph.order = order
+        # The forward pass also remembers which predecessor set each start (the
+        # lowest id on a tie), which gives the critical path without another
+        # walk over the dependencies.
+        ids = graph.ids
+        count = len(ids)
+        earliest_start = list(starts)
+        binding = [-1] * count
+        for head, tail, weight in zip(heads, tails, weights, strict=True):
+            bound = earliest_start[head] + weight
+            current = earliest_start[tail]
+            if bound > current:
+                earliest_start[tail] = bound
+                binding[tail] = head
+            elif bound == current and (
+                binding[tail] < 0 or ids[head] < ids[binding[tail]]
+            ):
+                binding[tail] = head
+        earliest_finish = list(map(add, earliest_start, spans))
 
         # The project finishes with its latest finish; ties go to the lowest id.
         sink = -1
@@ -343,39 +336,24 @@ class _Passes:
                     key=ids.__getitem__,
                 )
 
-        # Backward pass. A task that has already started is not moved by the
-        # schedule, so it does not constrain its predecessors either.
-        backward = successors
-        if _STARTED in roles or _DONE in roles:
-            fixed = [role in (_STARTED, _DONE) for role in roles]
-            backward = [
-                [edge for edge in edges if not fixed[edge[0]]] for edges in successors
-            ]
-        latest_start = [0] * count
-        latest_finish = [0] * count
-        for position in reversed(order):
-            span = earliest_finish[position] - earliest_start[position]
-            end = finish
-            for other, start_to_start, lag in backward[position]:
-                bound = latest_start[other] - lag
-                if start_to_start:
-                    bound += span
-                if bound < end:
-                    end = bound
-            latest_finish[position] = end
-            latest_start[position] = end - span
+        latest_start = list(map(sub, repeat(finish), spans))
+        for head, tail, weight in zip(
+            reversed(heads), reversed(tails), reversed(weights), strict=True
+        ):
+            bound = latest_start[tail] - weight
+            if bound < latest_start[head]:
+                latest_start[head] = bound
 
         self.earliest_start = earliest_start
         self.earliest_finish = earliest_finish
         self.latest_start = latest_start
-        self.latest_finish = latest_finish
+        self.latest_finish = list(map(add, latest_start, spans))
         self.binding = binding
         self.finish = finish
         self.sink = sink
+        self.fixed = fixed
 
-    def critical_chain(
-        self, roles: list[int] | None = None, sink: int | None = None
-    ) -> list[int]:
+    def critical_chain(self, sink: int | None = None) -> list[int]:
         """The chain of binding dependencies that ends in the projected finish.
 
         Walks back from the task that finishes last (``sink``; by default the
@@ -387,8 +365,9 @@ class _Passes:
         if position < 0:
             return []
         binding = self.binding
+        fixed = self.fixed
         chain = [position]
-        while roles is None or roles[position] not in (_STARTED, _DONE):
+        while fixed is None or not fixed[position]:
             position = binding[position]
             if position < 0:
                 break
@@ -420,9 +399,9 @@ def critical_path_offsets(
     benchmark compares with networkx.
     """
     graph = _Graph(list(durations), dependencies)
-    minutes = _duration_list(graph.ids, durations, "task")
-    passes = _Passes(graph, minutes)
     ids = graph.ids
+    minutes = _duration_list(ids, durations, "task")
+    passes = _Passes(graph, minutes, [0] * len(ids))
     return OffsetSchedule(
         earliest_start=dict(zip(ids, passes.earliest_start, strict=True)),
         earliest_finish=dict(zip(ids, passes.earliest_finish, strict=True)),
@@ -456,16 +435,15 @@ def longest_remaining_paths(
     graph = _Graph(steps, dependencies)
     ids = graph.ids
     minutes = _duration_list(ids, durations, "step")
-    remaining = [0] * len(ids)
-    successors = graph.successors
-    for position in reversed(graph.topological_order()):
-        duration = minutes[position]
-        longest = duration
-        for other, start_to_start, lag in successors[position]:
-            through = lag + remaining[other] + (0 if start_to_start else duration)
-            if through > longest:
-                longest = through
-        remaining[position] = longest
+    heads, tails, kinds, lags = graph.in_topological_order()
+    weights = _weights(minutes, heads, kinds, lags)
+    remaining = list(minutes)
+    for head, tail, weight in zip(
+        reversed(heads), reversed(tails), reversed(weights), strict=True
+    ):
+        through = remaining[tail] + weight
+        if through > remaining[head]:
+            remaining[head] = through
     return dict(zip(ids, remaining, strict=True))
 
 
@@ -511,19 +489,32 @@ def compute_schedule(
     def offset(moment: dt.datetime) -> int:
         return -(-compiled.position(moment) // MICROSECONDS_PER_MINUTE) - base
 
-    ids = list(map(_id_of, tasks))
-    found_roles = list(map(_STATUS_ROLES.get, map(_status_of, tasks)))
+    def moments(*offsets: list[int], finish: bool) -> list[list[dt.datetime]]:
+        # Each distinct offset converted once: tasks share few starts and
+        # finishes (parallel steps start together; without slack, a task's
+        # earliest and latest figures are the same).
+        distinct = list(set().union(*offsets))
+        at = compiled.moments_at_offsets(distinct, base, finish=finish)
+        moment_at = dict(zip(distinct, at, strict=True))
+        return [[moment_at[minute] for minute in some] for some in offsets]
+
+    ids = [task.id for task in tasks]
+    found_roles = [_STATUS_ROLES.get(task.status) for task in tasks]
     if None in found_roles:
         unknown = tasks[found_roles.index(None)]
         raise ValueError(f"task {unknown.id} has an unknown status {unknown.status!r}")
     roles = cast(list[int], found_roles)
-    durations = list(map(_duration_of, tasks))
+    durations = [task.duration_minutes for task in tasks]
     if durations and min(durations) < 0:
         negative = ids[durations.index(min(durations))]
         raise ValueError(f"task {negative} has a negative duration")
     count = len(tasks)
-    actual_starts = [0] * count
-    actual_finishes = [0] * count
+    # Every task from its start to its finish in offsets: waiting ones from now
+    # at the earliest for their duration, started and done ones fixed at their
+    # actual start, passed ones taking no time from the earliest actual start.
+    starts = [0] * count
+    spans = list(durations)
+    fixed = [False] * count
     exact_starts: dict[int, dt.datetime] = {}  # by position
     exact_finishes: dict[int, dt.datetime] = {}
     origin = 0
@@ -542,7 +533,8 @@ def compute_schedule(
                 if started > finished:
                     raise ValueError(f"task {task.id} is done before it started")
             exact_finishes[position] = finished
-            actual_finishes[position] = offset(finished)
+            start = offset(started)
+            spans[position] = offset(finished) - start
         else:
             if task.started_at is None:
                 raise ValueError(
@@ -550,30 +542,30 @@ def compute_schedule(
                 )
             _require_aware(task.started_at, f"task {task.id}'s started_at")
             started = task.started_at.astimezone(UTC)
+            start = offset(started)
+            # It finishes its estimate, but not before now.
+            spans[position] = max(0, start + durations[position]) - start
         exact_starts[position] = started
-        actual_starts[position] = offset(started)
-        origin = min(origin, actual_starts[position])
+        starts[position] = start
+        fixed[position] = True
+        origin = min(origin, start)
+    for position in compress(range(count), map(eq, roles, repeat(_PASSED))):
+        starts[position] = origin
+        spans[position] = 0
 
     graph = _Graph(ids, dependencies)
-    passes = _Passes(
-        graph,
-        durations,
-        roles,
-        actual_starts,
-        actual_finishes,
-        floor=0,
-        origin=origin,
-    )
+    passes = _Passes(graph, spans, starts, fixed)
     earliest_start = passes.earliest_start
     earliest_finish = passes.earliest_finish
     latest_start = passes.latest_start
     latest_finish = passes.latest_finish
-    to_moments = compiled.moments_at_offsets
     # Starts read a day boundary as the next morning, finishes as that evening.
-    earliest_start_at = to_moments(earliest_start, base, finish=False)
-    earliest_finish_at = to_moments(earliest_finish, base, finish=True)
-    latest_start_at = to_moments(latest_start, base, finish=False)
-    latest_finish_at = to_moments(latest_finish, base, finish=True)
+    earliest_start_at, latest_start_at = moments(
+        earliest_start, latest_start, finish=False
+    )
+    earliest_finish_at, latest_finish_at = moments(
+        earliest_finish, latest_finish, finish=True
+    )
     slacks = list(map(sub, latest_start, earliest_start))
     for position in actual_positions:
         started = exact_starts[position]
@@ -611,7 +603,7 @@ def compute_schedule(
             key=ids.__getitem__,
             default=-1,
         )
-    chain = passes.critical_chain(roles, sink)
+    chain = passes.critical_chain(sink)
     critical = [False] * count
     for position in chain:
         critical[position] = True
@@ -649,11 +641,6 @@ def compute_schedule(
         projected_finish=projected_finish,
         status=status,
     )
-
-
-_id_of = attrgetter("id")
-_status_of = attrgetter("status")
-_duration_of = attrgetter("duration_minutes")
 
 
 def _require_aware(moment: dt.datetime, name: str) -> None:

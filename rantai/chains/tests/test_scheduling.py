@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
@@ -12,12 +13,15 @@ from hypothesis import strategies as st
 
 from rantai.chains.calendar import (
     CalendarSpec,
+    add_working_minutes,
     end_of_working_day,
     next_working_moment,
+    subtract_working_minutes,
     working_minutes_between,
 )
 from rantai.chains.scheduling import (
     DepInput,
+    OffsetSchedule,
     TaskInput,
     TaskSchedule,
     compute_schedule,
@@ -616,3 +620,160 @@ def _longest_path_by_enumeration(
         return best
 
     return max(longest_from(task_id, 0) for task_id in ids)
+
+
+# -- against a reference: the definitions, relaxed until nothing moves ----------------------
+
+
+def _reference_cpm(
+    deps: list[DepInput],
+    durations: dict[int, int],
+    actuals: dict[int, tuple[int, int]] | None = None,
+    passed: frozenset[int] = frozenset(),
+) -> tuple[OffsetSchedule, Callable[[int], list[int]]]:
+    """The critical path method straight from its definitions, in working minutes
+    from now, and the critical chain that ends at a given task.
+
+    No topological order and no cleverness: every dependency is checked again and
+    again until no bound moves. ``actuals`` fixes a task's start and finish (it
+    has started); ``passed`` tasks take no time from the earliest actual start.
+    """
+    actuals = actuals or {}
+    origin = min([0, *(start for start, _ in actuals.values())])
+    span: dict[int, int] = {}
+    earliest: dict[int, int] = {}  # starts
+    for task, minutes in durations.items():
+        if task in actuals:
+            earliest[task] = actuals[task][0]
+            span[task] = actuals[task][1] - actuals[task][0]
+        elif task in passed:
+            earliest[task], span[task] = origin, 0
+        else:
+            earliest[task], span[task] = 0, minutes
+    # A task that has started is not moved, nor does it hold its predecessors.
+    moving = [dep for dep in deps if dep.successor not in actuals]
+
+    def gap(dep: DepInput) -> int:  # from the predecessor's start to the successor's
+        return dep.lag_minutes + (0 if dep.kind == SS else span[dep.predecessor])
+
+    def bound(dep: DepInput) -> int:
+        return earliest[dep.predecessor] + gap(dep)
+
+    changed = True
+    while changed:
+        changed = False
+        for dep in moving:
+            if bound(dep) > earliest[dep.successor]:
+                earliest[dep.successor] = bound(dep)
+                changed = True
+    finish = max(earliest[task] + span[task] for task in durations)
+    latest = {task: finish - span[task] for task in durations}  # starts
+    changed = True
+    while changed:
+        changed = False
+        for dep in moving:
+            if latest[dep.successor] - gap(dep) < latest[dep.predecessor]:
+                latest[dep.predecessor] = latest[dep.successor] - gap(dep)
+                changed = True
+
+    def chain_to(task: int) -> list[int]:
+        """Back along the lowest-id predecessor whose bound set each start."""
+        chain = [task]
+        while task not in actuals:
+            setters = [
+                dep.predecessor
+                for dep in moving
+                if dep.successor == task and bound(dep) == earliest[task]
+            ]
+            if not setters:
+                break
+            task = min(setters)
+            chain.append(task)
+        return chain[::-1]
+
+    last = min(task for task in durations if earliest[task] + span[task] == finish)
+    schedule = OffsetSchedule(
+        earliest_start=earliest,
+        earliest_finish={task: earliest[task] + span[task] for task in durations},
+        latest_start=latest,
+        latest_finish={task: latest[task] + span[task] for task in durations},
+        critical_path=chain_to(last),
+        finish=finish,
+    )
+    return schedule, chain_to
+
+
+def _reference_remaining(
+    deps: list[DepInput], durations: dict[int, int]
+) -> dict[int, int]:
+    """Per step, the longest path from its start, relaxed until nothing moves."""
+    remaining = dict(durations)
+    changed = True
+    while changed:
+        changed = False
+        for dep in deps:
+            after = 0 if dep.kind == SS else durations[dep.predecessor]
+            through = after + dep.lag_minutes + remaining[dep.successor]
+            if through > remaining[dep.predecessor]:
+                remaining[dep.predecessor] = through
+                changed = True
+    return remaining
+
+
+@settings(max_examples=400, deadline=None)
+@given(procedure=procedures())
+def test_random_procedures_match_the_reference_exactly(procedure):
+    ids, deps, durations = procedure
+    listed = {task_id: durations[task_id] for task_id in ids}  # in any order
+    expected, _ = _reference_cpm(deps, durations)
+
+    assert critical_path_offsets(listed, deps) == expected
+    assert longest_remaining_paths(ids, deps, durations) == _reference_remaining(
+        deps, durations
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(procedure=procedures(), data=st.data())
+def test_random_runs_in_any_state_match_the_reference(procedure, data):
+    ids, deps, durations = procedure
+    # Now and every actual on whole working minutes, so offsets are exact.
+    now = add_working_minutes(CAL, MONDAY_MORNING, data.draw(st.integers(0, 2400)))
+    tasks = []
+    actuals: dict[int, tuple[int, int]] = {}
+    passed = set()
+    for task_id in ids:
+        status = data.draw(statuses)
+        started_at = done_at = None
+        if status in ("in_progress", "awaiting", "done"):
+            began = data.draw(st.integers(0, 1440))  # working minutes before now
+            started_at = subtract_working_minutes(CAL, now, began)
+            # Its estimate, but never before now.
+            actuals[task_id] = (-began, max(0, durations[task_id] - began))
+        if status == "done":
+            ended = data.draw(st.integers(0, began))
+            done_at = subtract_working_minutes(CAL, now, ended)
+            actuals[task_id] = (-began, -ended)
+        if status in ("skipped", "cancelled"):
+            passed.add(task_id)
+        tasks.append(
+            TaskInput(task_id, durations[task_id], status, started_at, done_at)
+        )
+    expected, chain_to = _reference_cpm(deps, durations, actuals, frozenset(passed))
+
+    schedule = compute_schedule(tasks, deps, CAL, now, None)
+
+    for task in tasks:
+        if task.status == "done":
+            slack = 0
+        elif task.id in actuals:  # how much later it may still finish
+            slack = expected.latest_finish[task.id] - expected.earliest_finish[task.id]
+        else:
+            slack = expected.latest_start[task.id] - expected.earliest_start[task.id]
+        assert schedule.tasks[task.id].slack_minutes == slack
+    last = schedule.critical_path[-1]
+    assert schedule.critical_path == chain_to(last)
+    assert expected.earliest_finish[last] == expected.finish
+    assert working_minutes_between(CAL, now, schedule.projected_finish) == (
+        expected.finish
+    )
