@@ -25,8 +25,8 @@ from typing import Any, cast
 
 import holidays as holiday_calendars
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, connection, models, transaction
-from django.db.models import F, Field, Max
+from django.db import connection, models, transaction
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -34,6 +34,7 @@ from django.utils.translation import gettext_noop
 
 from rantai.accounts.models import Membership, Organisation, Role, User
 from rantai.audit import services as audit
+from rantai.audit import writes
 from rantai.audit.models import AuditVerb
 from rantai.chains import extensions, projection
 from rantai.chains.calendar import end_of_working_day, minutes_per_working_day
@@ -79,7 +80,6 @@ from rantai.core import sql
 from rantai.core.concurrency import compare_and_set, lock_current
 from rantai.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from rantai.core.validation import field_values as _field_values
-from rantai.core.validation import full_clean as _full_clean
 from rantai.org.models import Holding, Party, PartyKind, Person, Position
 
 # Stored as is (data); the pages translate it.
@@ -101,86 +101,9 @@ def _local_date(organisation: Organisation, moment: dt.datetime) -> dt.date:
     return moment.astimezone(zoneinfo.ZoneInfo(organisation.time_zone)).date()
 
 
-def _save_new[M: models.Model](instance: M) -> M:
-    _full_clean(instance)
-    try:
-        with transaction.atomic():
-            instance.save()
-    except IntegrityError as error:
-        raise ValidationFailed(_("This conflicts with an existing record.")) from error
-    return instance
-
-
-def _create[M: models.Model](
-    instance: M,
-    *,
-    actor: User,
-    organisation: Organisation,
-    fields: Iterable[str],
-    personal: Iterable[str] = (),
-) -> M:
-    _save_new(instance)
-    values = _field_values(instance, fields)
-    personal = set(personal)
-    audit.record(
-        organisation,
-        actor=actor,
-        verb=AuditVerb.CREATED,
-        target=instance,
-        changes={k: v for k, v in values.items() if k not in personal},
-        personal_changes={k: v for k, v in values.items() if k in personal},
-    )
-    return instance
-
-
-def _update[M: models.Model](
-    instance: M,
-    *,
-    actor: User,
-    organisation: Organisation,
-    expected_version: int | None,
-    changes: Mapping[str, Any],
-    allowed: Iterable[str],
-    verb: str = AuditVerb.UPDATED,
-) -> M:
-    allowed = set(allowed)
-    unknown = set(changes) - allowed
-    if unknown:
-        raise ValidationFailed(
-            {
-                name: [_("This field cannot be changed here.")]
-                for name in sorted(unknown)
-            }
-        )
-    before = _field_values(instance, changes)
-    for name, value in changes.items():
-        setattr(instance, name, value)
-    _full_clean(instance)
-    after = _field_values(instance, changes)
-    changed = audit.diff(before, after)
-    if not changed:
-        if (
-            expected_version is not None
-            and not type(instance)
-            ._default_manager.filter(pk=instance.pk, version=expected_version)
-            .exists()
-        ):
-            raise Conflict()
-        return instance
-    db_fields = {
-        cast(Field, instance._meta.get_field(name)).attname: after[name]
-        for name in changes
-    }
-    db_fields["updated_at"] = timezone.now()
-    try:
-        with transaction.atomic():
-            compare_and_set(
-                instance, expected_version=expected_version, fields=db_fields
-            )
-    except IntegrityError as error:
-        raise ValidationFailed(_("This conflicts with an existing record.")) from error
-    audit.record(organisation, actor=actor, verb=verb, target=instance, changes=changed)
-    return instance
+_save_new = writes.save_new
+_create = writes.create
+_update = writes.update
 
 
 def _delete(instance: models.Model, *, actor: User, organisation: Organisation) -> None:

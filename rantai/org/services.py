@@ -4,20 +4,20 @@ model's own rules, applied by compare-and-set and audited in the same transactio
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
-from django.db import IntegrityError, models, transaction
-from django.db.models import Field, Q
+from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from rantai.accounts.models import Membership, Organisation, Role, User
 from rantai.audit import services as audit
+from rantai.audit import writes
 from rantai.audit.models import AuditVerb
 from rantai.core.concurrency import compare_and_set
 from rantai.core.errors import ValidationFailed
-from rantai.core.validation import field_values, full_clean
+from rantai.core.validation import full_clean
 from rantai.org.models import Duty, Holding, Party, Person, Position
 
 
@@ -31,99 +31,9 @@ UNCHANGED = _Unchanged()
 # --- shared helpers ---------------------------------------------------------------
 
 
-def _split_personal(
-    instance: models.Model, changes: Mapping[str, Any]
-) -> tuple[dict, dict]:
-    personal_fields: frozenset[str] = getattr(
-        type(instance), "PERSONAL_FIELDS", frozenset()
-    )
-    public = {k: v for k, v in changes.items() if k not in personal_fields}
-    personal = {k: v for k, v in changes.items() if k in personal_fields}
-    return public, personal
-
-
-def _create[M: models.Model](
-    instance: M, *, actor: User, organisation: Organisation, fields: Iterable[str]
-) -> M:
-    full_clean(instance)
-    try:
-        with transaction.atomic():
-            instance.save()
-    except IntegrityError as error:
-        raise ValidationFailed(_("This conflicts with an existing record.")) from error
-    created = {name: value for name, value in field_values(instance, fields).items()}
-    public, personal = _split_personal(instance, created)
-    audit.record(
-        organisation,
-        actor=actor,
-        verb=AuditVerb.CREATED,
-        target=instance,
-        changes=public,
-        personal_changes=personal,
-    )
-    return instance
-
-
-def _update[M: models.Model](
-    instance: M,
-    *,
-    actor: User,
-    organisation: Organisation,
-    expected_version: int | None,
-    changes: Mapping[str, Any],
-    allowed: Iterable[str],
-    verb: str = AuditVerb.UPDATED,
-) -> M:
-    allowed = set(allowed)
-    unknown = set(changes) - allowed
-    if unknown:
-        raise ValidationFailed(
-            {
-                name: [_("This field cannot be changed here.")]
-                for name in sorted(unknown)
-            }
-        )
-    before = field_values(instance, changes)
-    for name, value in changes.items():
-        setattr(instance, name, value)
-    full_clean(instance)
-    after = field_values(instance, changes)
-    changed = audit.diff(before, after)
-    if not changed:
-        # Nothing to write, but a stale version is still a conflict: compare with the
-        # stored version, not the caller's (possibly stale) copy.
-        if (
-            expected_version is not None
-            and not type(instance)
-            ._default_manager.filter(pk=instance.pk, version=expected_version)
-            .exists()
-        ):
-            from rantai.core.errors import Conflict
-
-            raise Conflict()
-        return instance
-    db_fields = {
-        cast(Field, instance._meta.get_field(name)).attname: after[name]
-        for name in changes
-    }
-    db_fields["updated_at"] = timezone.now()
-    try:
-        with transaction.atomic():
-            compare_and_set(
-                instance, expected_version=expected_version, fields=db_fields
-            )
-    except IntegrityError as error:
-        raise ValidationFailed(_("This conflicts with an existing record.")) from error
-    public, personal = _split_personal(instance, {k: v for k, v in changed.items()})
-    audit.record(
-        organisation,
-        actor=actor,
-        verb=verb,
-        target=instance,
-        changes=public,
-        personal_changes=personal,
-    )
-    return instance
+_split_personal = writes.split_personal
+_create = writes.create
+_update = writes.update
 
 
 def _set_active[M: models.Model](

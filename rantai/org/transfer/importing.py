@@ -26,6 +26,7 @@ from django.utils.translation import ngettext
 
 from rantai.accounts.models import Organisation, User
 from rantai.audit import services as audit
+from rantai.audit import writes
 from rantai.audit.models import AuditVerb
 from rantai.core.concurrency import compare_and_set
 from rantai.core.errors import Conflict
@@ -1619,13 +1620,7 @@ def find_cycles(parents: Mapping[str, str | None]) -> list[list[str]]:
 # --- audit entries ---------------------------------------------------------------------
 
 
-def _split(instance: models.Model, values: Mapping[str, Any]) -> tuple[dict, dict]:
-    personal_fields: frozenset[str] = getattr(
-        type(instance), "PERSONAL_FIELDS", frozenset()
-    )
-    public = {k: v for k, v in values.items() if k not in personal_fields}
-    personal = {k: v for k, v in values.items() if k in personal_fields}
-    return public, personal
+_split = writes.split_personal
 
 
 def _created(instance: models.Model, fields: Iterable[str]) -> audit.Entry:
