@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import formats
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from rantai.accounts.access import Access
 from rantai.accounts.models import Membership, User
@@ -204,10 +205,10 @@ def _show(value: Any, model_field: models.Field | None, names: _Names) -> str:
         except ValueError:
             return value
         return formats.date_format(parsed, "DATE_FORMAT")
-    if isinstance(value, list | dict):
-        return (
-            ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        )
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {item}" for key, item in value.items())
     return str(value)
 
 
@@ -222,10 +223,27 @@ def _pairs(verb: str, changes: Any) -> Iterable[tuple[str, Any, Any, bool]]:
             yield name, None, value, False
 
 
+# Keys of the engine's events that are not model fields.
+EVENT_LABELS = {
+    "measure": pgettext_lazy("history", "target"),
+    "tasks": pgettext_lazy("history", "tasks"),
+    "ready": pgettext_lazy("history", "ready"),
+    "skipped": pgettext_lazy("history", "skipped"),
+    "released": pgettext_lazy("history", "released"),
+    "waiting_for": pgettext_lazy("history", "waiting for"),
+    "flagged": pgettext_lazy("history", "to check again"),
+    "back_to_pending": pgettext_lazy("history", "back to pending"),
+    "late_by_minutes": pgettext_lazy("history", "late by (minutes)"),
+    "procedure_version": pgettext_lazy("history", "procedure version"),
+}
+
+
 def _label(model: type[models.Model] | None, name: str) -> str:
     model_field = _field(model, name)
     if model_field is not None:
         return str(capfirst(model_field.verbose_name))
+    if name in EVENT_LABELS:
+        return str(capfirst(EVENT_LABELS[name]))
     return name.replace("_", " ").capitalize()
 
 

@@ -410,6 +410,28 @@ def test_the_run_page_shows_the_target_the_timeline_and_the_tasks(
     assert "after <a" in html
 
 
+def test_the_history_names_the_engine_s_event_fields_in_the_user_s_language(
+    client,
+    crew,  # noqa: F811
+    shipment,
+):
+    o = crew.o
+    run = start_run(shipment, o.member)
+    client.force_login(o.member)
+
+    html = text(client.get(url("run-detail", crew, run.pk)))
+    panel = html.split('class="history-box"', 1)[1].split("</section>", 1)[0]
+    assert "Tasks" in panel and "Target" in panel
+    assert "Measure" not in panel and "Field values: {" not in panel
+
+    o.member.language = "id"
+    o.member.save(update_fields=["language"])
+    panel = text(client.get(url("run-detail", crew, run.pk)))
+    panel = panel.split('class="history-box"', 1)[1].split("</section>", 1)[0]
+    assert "Tugas" in panel and "Siap" in panel and "Versi prosedur" in panel
+    assert "Tasks" not in panel and "Ready" not in panel
+
+
 def test_the_run_page_explains_a_late_run_and_a_finished_one(
     client,
     crew,  # noqa: F811
