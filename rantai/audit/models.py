@@ -45,6 +45,21 @@ class AuditVerb(models.TextChoices):
     DEVIATION_REJECTED = "deviation_rejected", _("deviation rejected")
     COMPLETED = "completed", _("completed")
     RESULT_RECORDED = "result_recorded", _("result recorded")
+    APPROVAL_REQUESTED = "approval_requested", _("approval requested")
+    STAGE_OPENED = "stage_opened", _("approval stage opened")
+    APPROVERS_RESOLVED = "approvers_resolved", _("approvers worked out again")
+    APPROVED = "approved", _("approved")
+    REJECTED = "rejected", _("rejected")
+    RETURNED = "returned", _("returned for revision")
+    WITHDRAWN = "withdrawn", _("withdrawn")
+    RESUBMITTED = "resubmitted", _("resubmitted")
+    ESCALATED = "escalated", _("escalated")
+    REMINDED = "reminded", _("reminded")
+    NUDGED = "nudged", _("nudged")
+    DELEGATED = "delegated", _("authority delegated")
+    DELEGATION_REVOKED = "delegation_revoked", _("delegation revoked")
+    ABSENCE_RECORDED = "absence_recorded", _("absence recorded")
+    ABSENCE_CANCELLED = "absence_cancelled", _("absence cancelled")
 
 
 class AuditEvent(models.Model):

@@ -405,6 +405,11 @@ class Step(Versioned):
     )
     evidence_description = models.TextField(_("evidence to produce"), blank=True)
     requires_evidence = models.BooleanField(_("requires evidence"), default=False)
+    requires_approval = models.BooleanField(
+        _("requires approval"),
+        default=False,
+        help_text=_("The task counts as done only once its approval route approves."),
+    )
     condition_field = models.SlugField(
         _("applies when field"), max_length=50, blank=True
     )
@@ -722,6 +727,7 @@ class Task(Versioned):
         "(working minutes): the projection reads it for the tasks in flight.",
     )
     requires_evidence = models.BooleanField(_("requires evidence"), default=False)
+    requires_approval = models.BooleanField(_("requires approval"), default=False)
     responsible_position = models.ForeignKey(
         "org.Position",
         verbose_name=_("responsible position"),

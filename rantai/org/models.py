@@ -343,3 +343,55 @@ class Holding(Versioned):
         return (end is None or self.start_date <= end) and (
             mine_end is None or start <= mine_end
         )
+
+
+class AbsenceKind(models.TextChoices):
+    LEAVE = "leave", _("leave")
+    TRAVEL = "travel", _("official travel")
+    SICK = "sick", _("sick leave")
+    OTHER = "other", _("other")
+
+
+class Absence(Versioned):
+    """A person is away (cuti, dinas luar) from a moment until a moment. Approvals
+    use it for substitutes (with a delegate named, it delegates approval authority);
+    assignment uses it to pass over people who are away."""
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="absences"
+    )
+    person = models.ForeignKey(
+        Person,
+        verbose_name=_("person"),
+        on_delete=models.PROTECT,
+        related_name="absences",
+    )
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=AbsenceKind.choices, default=AbsenceKind.LEAVE
+    )
+    starts_at = models.DateTimeField(_("from"))
+    ends_at = models.DateTimeField(_("until"))
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recorded by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("absence")
+        verbose_name_plural = _("absences")
+        ordering = ["-starts_at", "-id"]
+        indexes = [models.Index(fields=["person", "ends_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="absence_ends_after_start",
+                violation_error_message=_("The end must be after the start."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} ({self.get_kind_display()})"
