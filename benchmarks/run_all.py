@@ -13,6 +13,9 @@ SCRIPTS = [
     "engine_vs_spiffworkflow.py",
     "engine_scaling.py",
     "run_pages.py",
+    "focus_page.py",
+    "worker_throughput.py",  # PostgreSQL only: needs DATABASE_URL, else says so
+    "approval_decisions.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
 ]
 
 

@@ -214,7 +214,7 @@ RANTAI_IMPORT_MAX_BYTES = int(
 
 _EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.filebased.EmailBackend"
+    "django.core.mail.backends.console.EmailBackend"
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend",
 )
@@ -234,6 +234,11 @@ else:
 MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND, "OPTIONS": _EMAIL_OPTIONS}}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Rantai <rantai@localhost>")
 RANTAI_BASE_URL = os.environ.get("RANTAI_BASE_URL", "http://127.0.0.1:8000")
+
+# Webhooks never reach private, loopback, link-local or otherwise non-public
+# addresses (server-side request forgery) and need https, unless the deployment
+# explicitly allows it — e.g. a relay inside its own network.
+RANTAI_WEBHOOKS_ALLOW_PRIVATE = env_bool("RANTAI_WEBHOOKS_ALLOW_PRIVATE", False)
 
 # Security: Django's protections on; strict cookies and HSTS when not in debug.
 SESSION_COOKIE_HTTPONLY = True

@@ -16,18 +16,23 @@ from rantai.api import problems
 from rantai.api.auth import BearerToken, Session
 from rantai.api.idempotency import one_transaction_per_write
 from rantai.api.routers import (
+    approvals,
     audit,
     calendar,
+    delegations,
     duties,
     holdings,
     me,
     memberships,
+    notifications,
     parties,
     people,
     positions,
     procedures,
+    routes,
     runs,
     tasks,
+    webhooks,
 )
 
 DESCRIPTION = """\
@@ -123,5 +128,10 @@ for module in (
     procedures,
     runs,
     tasks,
+    approvals,
+    routes,
+    delegations,
+    notifications,
+    webhooks,
 ):
     api.add_router("/orgs/{org_slug}", module.router)

@@ -62,9 +62,7 @@ class Route(Versioned):
     priority = models.PositiveIntegerField(
         _("priority"),
         default=100,
-        help_text=_(
-            "When several routes match a subject, the lowest number is used."
-        ),
+        help_text=_("When several routes match a subject, the lowest number is used."),
     )
     owner_position = models.ForeignKey(
         "org.Position",
@@ -101,7 +99,10 @@ class RouteVersion(Versioned):
         "accounts.Organisation", on_delete=models.PROTECT, related_name="+"
     )
     route = models.ForeignKey(
-        Route, verbose_name=_("route"), on_delete=models.PROTECT, related_name="versions"
+        Route,
+        verbose_name=_("route"),
+        on_delete=models.PROTECT,
+        related_name="versions",
     )
     number = models.PositiveIntegerField(_("version number"))
     status = models.CharField(
@@ -287,7 +288,9 @@ class RouteStage(Versioned):
             models.CheckConstraint(
                 condition=~Q(rule="unit_head") | Q(party__isnull=False),
                 name="stage_unit_head_rule_names_party",
-                violation_error_message=_("Choose the unit or party whose head approves."),
+                violation_error_message=_(
+                    "Choose the unit or party whose head approves."
+                ),
             ),
             models.CheckConstraint(
                 condition=~Q(rule="person") | Q(person__isnull=False),
@@ -439,9 +442,7 @@ class RequestStage(models.Model):
         default=StageStatus.WAITING,
     )
     round = models.PositiveIntegerField(_("round"), default=0)
-    required = models.PositiveSmallIntegerField(
-        _("approvals needed"), default=1
-    )
+    required = models.PositiveSmallIntegerField(_("approvals needed"), default=1)
     opened_at = models.DateTimeField(_("opened"), null=True, blank=True)
     due_at = models.DateTimeField(_("due"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
@@ -484,7 +485,10 @@ class StageApprover(models.Model):
         related_name="approvers",
     )
     person = models.ForeignKey(
-        "org.Person", verbose_name=_("person"), on_delete=models.PROTECT, related_name="+"
+        "org.Person",
+        verbose_name=_("person"),
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     position = models.ForeignKey(
         "org.Position",
@@ -526,9 +530,7 @@ class Resolution(models.Model):
     )
     round = models.PositiveIntegerField(_("round"))
     at = models.DateTimeField(_("at"))
-    cause = models.CharField(
-        _("cause"), max_length=15, choices=ResolutionCause.choices
-    )
+    cause = models.CharField(_("cause"), max_length=15, choices=ResolutionCause.choices)
     approvers = models.JSONField(
         _("approvers"),
         default=list,
@@ -737,6 +739,9 @@ class Nudge(models.Model):
         verbose_name = _("nudge")
         verbose_name_plural = _("nudges")
         indexes = [models.Index(fields=["request", "by", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} by {self.by_id} @ {self.at:%Y-%m-%d %H:%M}"
 
 
 # --- timers ---------------------------------------------------------------------

@@ -10,8 +10,19 @@ transaction: a guard or handler that raises rolls the whole transition back.
   every reason; `services.recheck_task` asks again.
 * **Event handlers** — called with a plain, frozen event after the transition's
   rows are written (and before its audit event): `task_ready`, `task_done`,
-  `run_completed`, `run_late`. A handler that needs to send something queues it in
-  the outbox, which delivers after commit.
+  `task_awaiting`, `task_reopened`, `deviation_requested`, `run_completed`,
+  `run_late`. A handler that needs to send something queues it in the outbox,
+  which delivers after commit. Emitting costs no query: a handler that needs more
+  than the event reads it itself.
+* **Decision gates** — `(kind, subject_id, proposal) -> reason | None`, asked before
+  a direct decision (`"deviation"`: confirming or rejecting a deviation;
+  `"due_date_change"`: moving a run's due date, `proposal={"due_at": …}`). A gate
+  that answers with a reason refuses the direct decision (the decision belongs to
+  an approval route); the approval engine's own calls pass `via_route=True` and are
+  not asked.
+* **Awaiting-reason labels** — a guard stores a short code in a task's
+  `awaiting_reasons` (data, kept as is); `reason_label(code)` is what a page shows
+  for it, in the reader's language (a code nobody registered is shown as is).
 
 Tests use `isolated_registry()` to run with a clean (or a prepared) registry.
 """
@@ -19,13 +30,19 @@ Tests use `isolated_registry()` to run with a clean (or a prepared) registry.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from django.utils.functional import Promise
 
 if TYPE_CHECKING:
     from rantai.chains.models import Task
+
+# The kinds of direct decision a gate is asked about.
+DEVIATION_DECISION = "deviation"
+DUE_DATE_CHANGE = "due_date_change"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +75,41 @@ class TaskDone:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskAwaiting:
+    """A completion attempt left the task awaiting: some completion guard said no
+    (`complete_task`, and `recheck_task` when the task stays awaiting)."""
+
+    organisation_id: int
+    run_id: int
+    task_id: int
+    actor_id: int | None
+    reasons: tuple[str, ...]
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TaskReopened:
+    """A done task was reopened (its work will be done again)."""
+
+    organisation_id: int
+    run_id: int
+    task_id: int
+    actor_id: int | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeviationRequested:
+    """Someone asked to skip, add or reorder a step of a run."""
+
+    organisation_id: int
+    run_id: int
+    deviation_id: int
+    actor_id: int | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RunCompleted:
     organisation_id: int
     run_id: int
@@ -79,8 +131,13 @@ class RunLate:
 CompletionGuard = Callable[["Task"], GuardResult]
 TaskReadyHandler = Callable[[TaskReady], None]
 TaskDoneHandler = Callable[[TaskDone], None]
+TaskAwaitingHandler = Callable[[TaskAwaiting], None]
+TaskReopenedHandler = Callable[[TaskReopened], None]
+DeviationRequestedHandler = Callable[[DeviationRequested], None]
 RunCompletedHandler = Callable[[RunCompleted], None]
 RunLateHandler = Callable[[RunLate], None]
+# (kind, subject id, proposal) -> why a direct decision is refused, or None.
+DecisionGate = Callable[[str, int, Mapping[str, Any]], "str | None"]
 
 
 @dataclass
@@ -88,8 +145,13 @@ class Registry:
     completion_guards: list[CompletionGuard] = field(default_factory=list)
     task_ready: list[TaskReadyHandler] = field(default_factory=list)
     task_done: list[TaskDoneHandler] = field(default_factory=list)
+    task_awaiting: list[TaskAwaitingHandler] = field(default_factory=list)
+    task_reopened: list[TaskReopenedHandler] = field(default_factory=list)
+    deviation_requested: list[DeviationRequestedHandler] = field(default_factory=list)
     run_completed: list[RunCompletedHandler] = field(default_factory=list)
     run_late: list[RunLateHandler] = field(default_factory=list)
+    decision_gates: list[DecisionGate] = field(default_factory=list)
+    reason_labels: dict[str, Promise | str] = field(default_factory=dict)
 
 
 registry = Registry()
@@ -108,6 +170,37 @@ def register_task_ready_handler(handler: TaskReadyHandler) -> TaskReadyHandler:
 def register_task_done_handler(handler: TaskDoneHandler) -> TaskDoneHandler:
     registry.task_done.append(handler)
     return handler
+
+
+def register_task_awaiting_handler(
+    handler: TaskAwaitingHandler,
+) -> TaskAwaitingHandler:
+    registry.task_awaiting.append(handler)
+    return handler
+
+
+def register_task_reopened_handler(
+    handler: TaskReopenedHandler,
+) -> TaskReopenedHandler:
+    registry.task_reopened.append(handler)
+    return handler
+
+
+def register_deviation_requested_handler(
+    handler: DeviationRequestedHandler,
+) -> DeviationRequestedHandler:
+    registry.deviation_requested.append(handler)
+    return handler
+
+
+def register_decision_gate(gate: DecisionGate) -> DecisionGate:
+    registry.decision_gates.append(gate)
+    return gate
+
+
+def register_reason_label(code: str, label: Promise | str) -> None:
+    """What pages show for an awaiting reason `code` (pass a lazy translation)."""
+    registry.reason_labels[code] = label
 
 
 def register_run_completed_handler(
@@ -144,6 +237,24 @@ def check_guards(task: Task) -> list[str]:
     return reasons
 
 
+def decision_gate(
+    kind: str, subject_id: int, proposal: Mapping[str, Any] | None = None
+) -> str | None:
+    """The first gate's reason to refuse a direct decision, or None (allowed)."""
+    for gate in registry.decision_gates:
+        reason = gate(kind, subject_id, proposal or {})
+        if reason:
+            return reason
+    return None
+
+
+def reason_label(code: str) -> str:
+    """The text a page shows for an awaiting reason (the code itself when no
+    label was registered: guards may also store readable text)."""
+    label = registry.reason_labels.get(code)
+    return code if label is None else str(label)
+
+
 def emit_task_ready(event: TaskReady) -> None:
     for handler in registry.task_ready:
         handler(event)
@@ -151,6 +262,21 @@ def emit_task_ready(event: TaskReady) -> None:
 
 def emit_task_done(event: TaskDone) -> None:
     for handler in registry.task_done:
+        handler(event)
+
+
+def emit_task_awaiting(event: TaskAwaiting) -> None:
+    for handler in registry.task_awaiting:
+        handler(event)
+
+
+def emit_task_reopened(event: TaskReopened) -> None:
+    for handler in registry.task_reopened:
+        handler(event)
+
+
+def emit_deviation_requested(event: DeviationRequested) -> None:
+    for handler in registry.deviation_requested:
         handler(event)
 
 

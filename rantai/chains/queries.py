@@ -195,6 +195,7 @@ STEP_COMPARED = (
     "duration_unit",
     "evidence_description",
     "requires_evidence",
+    "requires_approval",
     "condition_field",
     "condition_operator",
     "condition_value",

@@ -601,8 +601,10 @@ def _edit_draft(version_id: int, actor: User) -> ProcedureVersion:
     Who may edit is checked before what state the version is in: someone without
     the right learns nothing about it.
     """
+    # Lock only the version row: the organisation row is the audit chain's head,
+    # locked last by audit.record; locking it here too would invert that order.
     version = (
-        ProcedureVersion.objects.select_for_update()
+        ProcedureVersion.objects.select_for_update(of=("self",))
         .select_related("procedure", "organisation")
         .get(pk=version_id)
     )
@@ -682,6 +684,7 @@ def _copy_version(source: ProcedureVersion, target: ProcedureVersion) -> None:
             duration_unit=s.duration_unit,
             evidence_description=s.evidence_description,
             requires_evidence=s.requires_evidence,
+            requires_approval=s.requires_approval,
             condition_field=s.condition_field,
             condition_operator=s.condition_operator,
             condition_value=s.condition_value,
@@ -885,6 +888,7 @@ STEP_FIELDS = (
     "duration_unit",
     "evidence_description",
     "requires_evidence",
+    "requires_approval",
     "condition_field",
     "condition_operator",
     "condition_value",
@@ -920,6 +924,7 @@ def add_step(
     duty: Any = None,
     evidence_description: str = "",
     requires_evidence: bool = False,
+    requires_approval: bool = False,
     condition_field: str = "",
     condition_operator: str = "",
     condition_value: Any = None,
@@ -948,6 +953,7 @@ def add_step(
         duration_unit=duration_unit,
         evidence_description=evidence_description,
         requires_evidence=requires_evidence,
+        requires_approval=requires_approval,
         condition_field=condition_field.strip(),
         condition_operator=condition_operator,
         condition_value=condition_value,
@@ -1150,6 +1156,7 @@ class _PlanStep:
     duration_value: Decimal
     duration_unit: str
     requires_evidence: bool
+    requires_approval: bool
     condition_field: str
     condition_operator: str
     condition_value: Any
@@ -1192,13 +1199,15 @@ def _version_plan(
             cast(Decimal, sql.py_decimal(row[4])),
             row[5],
             bool(row[6]),
-            row[7] or "",
+            bool(row[7]),
             row[8] or "",
-            sql.py_json(row[9]),
+            row[9] or "",
+            sql.py_json(row[10]),
         )
         for row in sql.fetchall(
             "SELECT id, key, name, sort_order, duration_value, duration_unit, "
-            "requires_evidence, condition_field, condition_operator, condition_value "
+            "requires_evidence, requires_approval, condition_field, "
+            "condition_operator, condition_value "
             f"FROM {sql.table(Step)} WHERE procedure_version_id = %s "
             "ORDER BY sort_order, id",
             [version_id],
@@ -1356,6 +1365,7 @@ def start_run(
                 step.duration_value, step.duration_unit, minutes_per_day=day_minutes
             ),
             "requires_evidence": step.requires_evidence,
+            "requires_approval": step.requires_approval,
             "responsible_position_id": responsible[2],
             "responsible_party_id": responsible[3],
             "accountable_position_id": accountable[2],
@@ -2031,6 +2041,11 @@ def _await(
         if old == TaskStatus.READY
         else None
     )
+    extensions.emit_task_awaiting(
+        extensions.TaskAwaiting(
+            run.organisation_id, run.pk, task.pk, actor.pk, tuple(reasons), now
+        )
+    )
     _after_transition(
         run,
         actor=actor,
@@ -2117,13 +2132,20 @@ def recheck_task(
             now=now,
             changes={"status": [TaskStatus.AWAITING, TaskStatus.DONE]},
         )
-    if reasons != task.awaiting_reasons:
+    changed = reasons != task.awaiting_reasons
+    if changed:
         old_reasons = task.awaiting_reasons
         _transition(
             task,
             expected_version=expected_version,
             fields={"awaiting_reasons": reasons, "updated_at": now},
         )
+    extensions.emit_task_awaiting(
+        extensions.TaskAwaiting(
+            run.organisation_id, run.pk, task.pk, actor.pk, tuple(reasons), now
+        )
+    )
+    if changed:
         audit.record(
             run.organisation,
             actor=actor,
@@ -2189,6 +2211,9 @@ def reopen_task(
             flagged_after_reopen=True, updated_at=now, version=F("version") + 1
         )
     settled = _settle(run, [pk for pk, _s in successors if pk not in flagged], now=now)
+    extensions.emit_task_reopened(
+        extensions.TaskReopened(run.organisation_id, run.pk, task.pk, actor.pk, now)
+    )
     _after_transition(
         run,
         actor=actor,
@@ -2354,28 +2379,36 @@ def move_due_date(
     expected_version: int | None,
     due_at: dt.datetime,
     reason: str,
+    via_route: bool = False,
     now: dt.datetime | None = None,
 ) -> Run:
     """Move a run's due date. The accountable of the procedure — a holder of its
     owner position — decides, so only they may do it (administrators without the
-    position may not); the coordination issue will route requests to them."""
+    position may not).
+
+    When an approval route applies to the change (a decision gate says so), it is
+    decided there instead: `approvals.requesting.request_due_date_change` submits
+    it, and the engine calls this with `via_route=True` and the final approver as
+    `actor`, whose authority it checked itself."""
     now = _now(now)
     reason = _required_text("reason", reason)
     locked = _lock_run(run.pk)
     _require_role(locked.organisation_id, actor, {Role.ADMIN, Role.MEMBER})
-    owner = (
-        Procedure.objects.filter(pk=locked.procedure_id)
-        .values_list("owner_position_id", flat=True)
-        .get()
-    )
-    if not holds_position(
-        locked.organisation, actor, owner, on=_local_date(locked.organisation, now)
-    ):
-        raise PermissionDenied(
-            _(
-                "Only the accountable of the procedure (its owner) can move the due date."
-            )
+    if not via_route:
+        owner = (
+            Procedure.objects.filter(pk=locked.procedure_id)
+            .values_list("owner_position_id", flat=True)
+            .get()
         )
+        if not holds_position(
+            locked.organisation, actor, owner, on=_local_date(locked.organisation, now)
+        ):
+            raise PermissionDenied(
+                _(
+                    "Only the accountable of the procedure (its owner) can move the "
+                    "due date."
+                )
+            )
     if timezone.is_naive(due_at):
         raise ValidationFailed({"due_at": [_("The due date needs a time zone.")]})
     if due_at <= run.started_at:
@@ -2392,6 +2425,8 @@ def move_due_date(
             },
             code="illegal_transition",
         )
+    if not via_route:
+        _refuse_when_gated(extensions.DUE_DATE_CHANGE, run.pk, {"due_at": due_at})
     old = run.due_at
     run.organisation = locked.organisation
     compare_and_set(
@@ -2576,7 +2611,10 @@ def request_deviation(
     details: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
 ) -> Deviation:
-    """Ask to skip, add or reorder a step in this run; someone else confirms.
+    """Ask to skip, add or reorder a step in this run; someone else confirms —
+    a holder of the accountable position, or, when an approval route applies to
+    the deviation, the route's approvers (a `deviation_requested` handler submits
+    it; direct decisions are then refused by a decision gate).
 
     `details`: for add_step {key, name, duration_minutes, responsible_position or
     responsible_party, accountable_position, after: [task ids], before: [task
@@ -2603,6 +2641,11 @@ def request_deviation(
         updated_at=now,
     )
     _save_new(deviation)
+    extensions.emit_deviation_requested(
+        extensions.DeviationRequested(
+            locked.organisation_id, locked.pk, deviation.pk, actor.pk, now
+        )
+    )
     audit.record(
         locked.organisation,
         actor=actor,
@@ -2636,13 +2679,18 @@ def confirmer_position_id(deviation: Deviation) -> int:
 
 
 def _require_confirmer(
-    deviation: Deviation, actor: User, run: Run, now: dt.datetime
+    deviation: Deviation, actor: User, run: Run, now: dt.datetime, *, via_route: bool
 ) -> None:
+    """A member who did not ask for the deviation; directly (not through an
+    approval route, whose engine checked the approver's authority) also a holder
+    of the accountable position."""
     _require_role(run.organisation_id, actor, {Role.ADMIN, Role.MEMBER})
     if deviation.requested_by_id == actor.pk:
         raise PermissionDenied(
             _("You asked for this deviation; someone else must decide on it.")
         )
+    if via_route:
+        return
     if not holds_position(
         run.organisation,
         actor,
@@ -2652,6 +2700,15 @@ def _require_confirmer(
         raise PermissionDenied(
             _("Only a holder of the accountable position can decide on this deviation.")
         )
+
+
+def _refuse_when_gated(
+    kind: str, subject_id: int, proposal: Mapping[str, Any] | None = None
+) -> None:
+    """A direct decision that belongs to an approval route is refused."""
+    reason = extensions.decision_gate(kind, subject_id, proposal)
+    if reason:
+        raise ValidationFailed(reason, code="needs_approval")
 
 
 def _apply_deviation(
@@ -2784,18 +2841,25 @@ def confirm_deviation(
     actor: User,
     expected_version: int | None,
     comment: str = "",
+    via_route: bool = False,
     now: dt.datetime | None = None,
 ) -> Deviation:
     """Confirm and apply a deviation: only a holder of the accountable position
-    who did not ask for it (administrators too need the position)."""
+    who did not ask for it (administrators too need the position).
+
+    While the deviation belongs to an approval route (a decision gate says so)
+    it is decided there: the engine calls this with `via_route=True` and the
+    final approver as `actor`, whose authority it checked itself."""
     now = _now(now)
     run = _lock_run(deviation.run_id)
-    _require_confirmer(deviation, actor, run, now)
+    _require_confirmer(deviation, actor, run, now, via_route=via_route)
     if deviation.status != DeviationStatus.REQUESTED:
         # Someone decided first: a lost race, like a stale version.
         raise Conflict(_("This deviation was already decided."))
     if run.status in FINAL_RUN_STATUSES:
         raise ValidationFailed(_("A finished run cannot deviate any more."))
+    if not via_route:
+        _refuse_when_gated(extensions.DEVIATION_DECISION, deviation.pk)
     compare_and_set(
         deviation,
         expected_version=expected_version,
@@ -2834,14 +2898,18 @@ def reject_deviation(
     actor: User,
     expected_version: int | None,
     comment: str = "",
+    via_route: bool = False,
     now: dt.datetime | None = None,
 ) -> Deviation:
+    """Reject a deviation (who may: as `confirm_deviation`)."""
     now = _now(now)
     run = _lock_run(deviation.run_id)
-    _require_confirmer(deviation, actor, run, now)
+    _require_confirmer(deviation, actor, run, now, via_route=via_route)
     if deviation.status != DeviationStatus.REQUESTED:
         # Someone decided first: a lost race, like a stale version.
         raise Conflict(_("This deviation was already decided."))
+    if not via_route:
+        _refuse_when_gated(extensions.DEVIATION_DECISION, deviation.pk)
     compare_and_set(
         deviation,
         expected_version=expected_version,

@@ -1,17 +1,42 @@
 """The demo organisation PT Nusantara Makmur, built through the same services as
-everything else, so it obeys every rule and writes a verifiable audit trail."""
+everything else, so it obeys every rule and writes a verifiable audit trail.
+
+Besides the organisation and the shipment procedure with its runs, the demo shows
+the coordination flow (docs/user-guide/coordination.md): an approval route for
+shipments above the value limit, a run whose export approval waits on it (its first
+stage escalated for real by the timer service), the director away on official travel
+with his approvals delegated, a nudge and a few notifications.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from rantai.accounts.models import Organisation, Role, User
 from rantai.accounts.services import create_user
+from rantai.approvals import delegation as delegations
+from rantai.approvals import routes as approval_routes
+from rantai.approvals import services as approvals
+from rantai.approvals import timers
+from rantai.approvals.models import (
+    ApprovalRequest,
+    ApproverRule,
+    RequestStage,
+    RouteVersion,
+    SubjectKind,
+    TimeoutAction,
+    Timer,
+    TimerKind,
+    TimerStatus,
+)
 from rantai.chains import services as chains
 from rantai.chains.calendar import add_working_minutes, subtract_working_minutes
 from rantai.chains.models import (
@@ -24,9 +49,12 @@ from rantai.chains.models import (
     Task,
 )
 from rantai.chains.projection import calendar_spec
+from rantai.notifications import events
+from rantai.notifications import services as notifications
+from rantai.notifications.models import Delivery, Notification
 from rantai.org import membership
 from rantai.org import services as org
-from rantai.org.models import Duty, Party, PartyKind, Person, Position
+from rantai.org.models import AbsenceKind, Duty, Party, PartyKind, Person, Position
 
 DEMO_SLUG = "nusantara-makmur"
 DEMO_PASSWORD = "rantai-demo"  # noqa: S105 - printed for the demo on purpose
@@ -213,7 +241,7 @@ POSITIONS: list[tuple[str, str, str, str | None, int, str, list[tuple[str, str]]
     ),
 ]
 # (username or None, full name, e-mail, employee number, role, party code for partners)
-PEOPLE = [
+PEOPLE: list[tuple[str | None, str, str, str, str | None, str | None]] = [
     (
         "admin",
         "Dewi Anggraini",
@@ -292,10 +320,15 @@ HOLDINGS = [
 ]
 LOGIN_NOTES = {
     "admin": "organisation administrator (Kepala SDM)",
-    "hendra": "member: Direktur Utama, top of the superior line",
-    "sari": "member: Kepala Pemasaran",
+    "hendra": (
+        "member: Direktur Utama, top of the superior line; on official travel this "
+        "week, approvals delegated to sari"
+    ),
+    "sari": "member: Kepala Pemasaran; decides approvals a.n. hendra this week",
     "agus": "member: Kepala Produksi",
-    "rina": "member: Kepala Ekspor, owner of the shipment procedure",
+    "rina": (
+        "member: Kepala Ekspor, owner of the shipment procedure and its approval route"
+    ),
     "budi": "member: Koordinator Pengiriman and acting (Plt) Kepala Gudang",
     "fajar": "member: Analis SDM (workload analyst)",
     "auditor": "auditor: reads everything, changes nothing",
@@ -398,23 +431,23 @@ def load(*, today: dt.date | None = None) -> Organisation:
             head_position=positions[position_code],
         )
     people: dict[str, Person] = {}
-    for username, full_name, email, number, role, party_code in PEOPLE:
+    for username, full_name, email, number, role, partner_code in PEOPLE:
         people[full_name] = org.create_person(
             organisation,
             actor=admin,
             full_name=full_name,
             email=email,
             employee_number=number,
-            party=parties[party_code] if party_code else None,
+            party=parties[partner_code] if partner_code else None,
             user=users.get(username) if username else None,
         )
-        if username and username != "admin":
+        if username and username != "admin" and role:
             membership.add_member(
                 organisation,
                 actor=admin,
                 user=users[username],
                 role=role,
-                party=parties[party_code] if party_code else None,
+                party=parties[partner_code] if partner_code else None,
             )
     for full_name, position_code, acting in HOLDINGS:
         org.assign_holder(
@@ -440,7 +473,19 @@ def load(*, today: dt.date | None = None) -> Organisation:
         end_date=today - dt.timedelta(days=61),
     )
     org.deactivate_person(former, actor=admin, expected_version=former.version)
-    load_chains(organisation, users=users, positions=positions, parties=parties)
+    now = timezone.now()
+    with _no_emails_about_the_past(organisation, list(users.values())):
+        shipments = load_chains(
+            organisation, users=users, positions=positions, parties=parties, now=now
+        )
+        load_coordination(
+            organisation,
+            shipments=shipments,
+            users=users,
+            positions=positions,
+            people=people,
+            now=now,
+        )
     return organisation
 
 
@@ -537,6 +582,15 @@ SHIPMENT_STEPS: list[
 ]
 
 
+@dataclass(frozen=True)
+class Shipments:
+    """What `load_chains` made: the published shipment procedure and its runs."""
+
+    version: ProcedureVersion
+    finished: Run
+    in_progress: Run
+
+
 def load_chains(
     organisation: Organisation,
     *,
@@ -544,9 +598,13 @@ def load_chains(
     positions: dict[str, Position],
     parties: dict[str, Party],
     now: dt.datetime | None = None,
-) -> None:
+) -> Shipments:
     """The shipment procedure (Pengiriman Produk), one run in progress and one
     finished run that missed its target by two days.
+
+    The export manager's approval step applies to shipments above the value limit
+    (its condition) and requires approval (`requires_approval`): completing it asks
+    for approval along the route that `load_coordination` publishes.
 
     Both runs are driven through the services with a controllable clock (`now`),
     so their tasks carry past times while the audit trail records when the demo
@@ -589,12 +647,13 @@ def load_chains(
         _after,
         others,
     ) in SHIPMENT_STEPS:
-        condition = {}
+        condition: dict[str, Any] = {}
         if key == "approve-shipment":
             condition = {
                 "condition_field": "shipment_value",
                 "condition_operator": ConditionOperator.GT,
                 "condition_value": str(APPROVAL_THRESHOLD),
+                "requires_approval": True,
             }
         duty = (
             Duty.objects.filter(
@@ -646,8 +705,9 @@ def load_chains(
         version, actor=rina, expected_version=None, now=now - dt.timedelta(days=90)
     )
     version.refresh_from_db()
-    _finished_run(organisation, version, users=users, now=now)
-    _run_in_progress(organisation, version, users=users, now=now)
+    finished = _finished_run(organisation, version, users=users, now=now)
+    in_progress = _run_in_progress(organisation, version, users=users, now=now)
+    return Shipments(version=version, finished=finished, in_progress=in_progress)
 
 
 EVIDENCE = {
@@ -765,3 +825,251 @@ def _run_in_progress(
     _act(run, "price-shipping", "complete", users["rina"], after(900))
     chains.refresh_schedule(run, now=now)
     return run
+
+
+# --- coordination: the approval route of high-value shipments ----------------------
+
+ROUTE_CODE = "SHIP-HIGH"
+ROUTE_STAGE_HOURS = (8, 16)  # the time limits of its two stages, in working hours
+APPROVAL_RUN_TITLE = "Ship 800 units to Kota A"
+DEMO_WORKER = "rantai-demo"  # the lease owner of the loader's one round of timers
+
+
+@contextmanager
+def _no_emails_about_the_past(
+    organisation: Organisation, logins: list[User]
+) -> Iterator[None]:
+    """The demo's events are dated in the past: their notifications are in the app
+    (the bell), but nobody is e-mailed about them when the demo is loaded. While it
+    is built every login's urgent events go to the app only; then back to the
+    default, e-mail at once — through the preference service, as if each person had
+    switched it off and on again."""
+    for user in logins:
+        notifications.update_preference(
+            organisation, actor=user, urgent=Delivery.IN_APP
+        )
+    yield
+    for user in logins:
+        notifications.update_preference(
+            organisation, actor=user, urgent=Delivery.IMMEDIATE
+        )
+
+
+def _local_midnight(organisation: Organisation, day: dt.date) -> dt.datetime:
+    zone = zoneinfo.ZoneInfo(organisation.time_zone)
+    return dt.datetime.combine(day, dt.time(0), tzinfo=zone)
+
+
+def load_coordination(
+    organisation: Organisation,
+    *,
+    shipments: Shipments,
+    users: dict[str, User],
+    positions: dict[str, Position],
+    people: dict[str, Person],
+    now: dt.datetime,
+) -> ApprovalRequest:
+    """The coordination flow of the demo, all through the services:
+
+    * the route SHIP-HIGH (owned by the export manager): the completion of a
+      shipment step that requires approval, in a shipment worth more than the
+      value limit, is approved first by the head of the warehouse (8 working hours,
+      then escalated), then by the requester's superior — for the export manager,
+      the Direktur Utama (16 working hours, then a reminder);
+    * the Direktur Utama away on official travel this week, his approvals
+      delegated to the Kepala Pemasaran; the Kepala Produksi on leave next week;
+    * the run "Ship 800 units to Kota A", whose export approval waits for the
+      acting (Plt) head of the warehouse: its first stage passed its time limit and
+      was escalated to the director by the real timer service (`fire_due` with a
+      clock after the deadline), after the export manager had nudged the
+      approvers;
+    * a notification of the finished run that missed its target.
+
+    Returns the approval request of the run."""
+    cal = calendar_spec(organisation)
+    rina, budi = users["rina"], users["budi"]
+    today = now.astimezone(zoneinfo.ZoneInfo(organisation.time_zone)).date()
+
+    route = approval_routes.create_route(
+        organisation,
+        actor=rina,
+        code=ROUTE_CODE,
+        name="Pengiriman bernilai tinggi (shipments above the value limit)",
+        subject_kind=SubjectKind.TASK_COMPLETION,
+        owner_position=positions["EXP-HEAD"],
+        description=(
+            "A shipment worth more than Rp 500,000,000 leaves only once the head of "
+            "the warehouse and then the export manager's superior have approved the "
+            "export manager's sign-off."
+        ),
+    )
+    draft = RouteVersion.objects.get(route=route, number=1)  # create_route's draft
+    approval_routes.add_condition(
+        draft,
+        actor=rina,
+        field="procedure",
+        operator=ConditionOperator.EQ,
+        value="SHIP",
+    )
+    approval_routes.add_condition(
+        draft,
+        actor=rina,
+        field="run.shipment_value",
+        operator=ConditionOperator.GT,
+        value=APPROVAL_THRESHOLD,
+    )
+    approval_routes.add_stage(
+        draft,
+        actor=rina,
+        name="Kepala Gudang (head of the warehouse)",
+        rule=ApproverRule.POSITION,
+        position=positions["WH-HEAD"],
+        time_limit_hours=ROUTE_STAGE_HOURS[0],
+        on_timeout=TimeoutAction.ESCALATE,
+    )
+    approval_routes.add_stage(
+        draft,
+        actor=rina,
+        name="Atasan Kepala Ekspor (the export manager's superior)",
+        rule=ApproverRule.SUPERIOR,
+        levels=1,
+        time_limit_hours=ROUTE_STAGE_HOURS[1],
+        on_timeout=TimeoutAction.REMIND,
+    )
+    draft.refresh_from_db()
+    draft = approval_routes.update_version(
+        draft,
+        actor=rina,
+        expected_version=draft.version,
+        # An escalated first stage asks the director, who decides the second stage
+        # too: he may sign both.
+        allow_repeat_approver=True,
+        notes=(
+            "When the warehouse stage is escalated it reaches the Direktur Utama, "
+            "who also decides the second stage, so one person may fill both."
+        ),
+    )
+    draft.refresh_from_db()
+    approval_routes.publish(
+        draft,
+        actor=rina,
+        expected_version=draft.version,
+        now=now - dt.timedelta(days=60),
+    )
+
+    # The director travels this week; the head of marketing decides for him.
+    delegations.record_absence(
+        people["Hendra Wijaya"],
+        actor=users["hendra"],
+        kind=AbsenceKind.TRAVEL,
+        starts_at=_local_midnight(organisation, today - dt.timedelta(days=2)),
+        ends_at=_local_midnight(organisation, today + dt.timedelta(days=5)),
+        delegate=people["Sari Lestari"],
+        note="Pameran dagang di Surabaya (trade fair in Surabaya).",
+        now=now,
+    )
+    org.record_absence(
+        people["Agus Salim"],
+        actor=users["agus"],
+        kind=AbsenceKind.LEAVE,
+        starts_at=_local_midnight(organisation, today + dt.timedelta(days=7)),
+        ends_at=_local_midnight(organisation, today + dt.timedelta(days=10)),
+        note="Cuti keluarga (family leave).",
+        now=now,
+    )
+
+    request = _run_waiting_for_approval(
+        organisation, shipments.version, users=users, now=now
+    )
+
+    # The finished run announced itself when it completed (approvals/announcements).
+    # Budi read that the approval waits for him (and was nudged since).
+    opened = Notification.objects.get(
+        organisation=organisation,
+        recipient=budi,
+        event_type=events.APPROVAL_STAGE_OPENED,
+    )
+    notifications.mark_read(
+        opened, actor=budi, now=add_working_minutes(cal, request.submitted_at, 30)
+    )
+    return request
+
+
+def _run_waiting_for_approval(
+    organisation: Organisation,
+    version: ProcedureVersion,
+    *,
+    users: dict[str, User],
+    now: dt.datetime,
+) -> ApprovalRequest:
+    """Ship 800 units to Kota A, worth Rp 1,200,000,000: produced, priced and
+    scheduled; the export manager signed the shipment off, which asked for approval
+    along SHIP-HIGH. The acting head of the warehouse has not decided: the export
+    manager nudged him, and when the stage's time limit passed an hour of working
+    time ago the timer service escalated it to the director (a new time limit runs
+    from there)."""
+    cal = calendar_spec(organisation)
+    day = 480
+    escalated_at = subtract_working_minutes(cal, now, 60)
+    asked_at = subtract_working_minutes(
+        cal, escalated_at, ROUTE_STAGE_HOURS[0] * 60 + 120
+    )
+    started = subtract_working_minutes(cal, asked_at, 6 * day)
+    local_today = now.astimezone(zoneinfo.ZoneInfo(organisation.time_zone)).date()
+    run = chains.start_run(
+        version,
+        actor=users["rina"],
+        title=APPROVAL_RUN_TITLE,
+        objective="Deliver 800 units to PT Sumber Rezeki in Kota A.",
+        measure_quantity=800,
+        measure_unit="units",
+        due_at=chains.due_at_for_date(organisation, local_today + dt.timedelta(days=7)),
+        field_values={
+            "quantity": 800,
+            "destination": "Kota A",
+            "shipment_value": "1200000000",
+        },
+        now=started,
+    )
+
+    def after(minutes: int) -> dt.datetime:
+        return add_working_minutes(cal, started, minutes)
+
+    _act(run, "produce", "start", users["agus"], after(30))
+    _act(run, "set-target", "complete", users["sari"], after(240))
+    _act(run, "price-shipping", "start", users["rina"], after(480))
+    _act(run, "price-shipping", "complete", users["rina"], after(720))
+    _act(run, "produce", "complete", users["agus"], after(4 * day + 300))
+    _act(run, "schedule-shipment", "complete", users["budi"], after(5 * day + 240))
+    # The sign-off requires approval: the task waits and the request is submitted.
+    _act(run, "approve-shipment", "complete", users["rina"], asked_at)
+    task = Task.objects.get(run=run, key="approve-shipment")
+    request = ApprovalRequest.objects.select_related("organisation").get(
+        subject_kind=SubjectKind.TASK_COMPLETION, subject_id=task.pk
+    )
+    approvals.nudge(
+        request, actor=users["rina"], now=add_working_minutes(cal, asked_at, 240)
+    )
+    # The worker's rounds, as of a moment after the first stage's deadline. They
+    # fire whatever is due by then: on a fresh database the demo's timer alone
+    # (elsewhere, timers a running worker would have fired already).
+    stage = RequestStage.objects.get(request=request, order=1)
+    due = Timer.objects.filter(
+        kind=TimerKind.APPROVAL_STAGE,
+        subject_id=stage.pk,
+        status=TimerStatus.PENDING,
+        fire_at__lte=escalated_at,
+    )
+    while due.exists() and timers.fire_due(
+        owner=DEMO_WORKER, now=escalated_at, limit=100
+    ):
+        pass
+    stage.refresh_from_db()
+    if stage.escalations != 1:
+        raise RuntimeError(
+            f"The demo's approval request {request.pk} was not escalated "
+            f"(stage 1 due {stage.due_at}, escalated {stage.escalations} times)."
+        )
+    chains.refresh_schedule(run, now=now)
+    request.refresh_from_db()
+    return request

@@ -151,6 +151,9 @@ class Digest(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.organisation_id}: {self.day}"
+
 
 class WebhookEndpoint(models.Model):
     """An address an organisation forwards events to (e.g. a chat tool), signed
@@ -240,3 +243,6 @@ class WebhookDelivery(models.Model):
                 fields=["endpoint", "event_id"], name="one_delivery_per_event"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} → {self.endpoint_id}"

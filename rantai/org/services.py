@@ -4,6 +4,8 @@ model's own rules, applied by compare-and-set and audited in the same transactio
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import models, transaction
@@ -15,10 +17,11 @@ from rantai.accounts.models import Membership, Organisation, Role, User
 from rantai.audit import services as audit
 from rantai.audit import writes
 from rantai.audit.models import AuditVerb
-from rantai.core.concurrency import compare_and_set
-from rantai.core.errors import ValidationFailed
-from rantai.core.validation import full_clean
-from rantai.org.models import Duty, Holding, Party, Person, Position
+from rantai.core.concurrency import compare_and_set, lock_current
+from rantai.core.errors import NotFound, PermissionDenied, ValidationFailed
+from rantai.core.validation import field_values, full_clean
+from rantai.org import extensions
+from rantai.org.models import Absence, Duty, Holding, Party, Person, Position
 
 
 class _Unchanged:
@@ -64,6 +67,40 @@ def _set_active[M: models.Model](
 def _same_org(organisation: Organisation, field: str, obj: models.Model | None) -> None:
     if obj is not None and obj.organisation_id != organisation.pk:  # type: ignore[attr-defined]
         raise ValidationFailed({field: [_("This belongs to another organisation.")]})
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return timezone.now()
+    if timezone.is_naive(now):
+        raise ValueError("now must be timezone-aware")
+    return now
+
+
+def _local_date(organisation: Organisation, moment: dt.datetime) -> dt.date:
+    return moment.astimezone(zoneinfo.ZoneInfo(organisation.time_zone)).date()
+
+
+def _holders_changed(
+    organisation_id: int,
+    position_ids: Iterable[int | None],
+    at: dt.datetime | None = None,
+) -> None:
+    """Tell the registered handlers (org/extensions.py) that authority may have moved.
+
+    Called inside the service's transaction after its rows are written."""
+    extensions.emit_holders_changed(
+        extensions.holders_changed(organisation_id, position_ids, at or timezone.now())
+    )
+
+
+def _positions_held(person: Person, first_day: dt.date, last_day: dt.date) -> list[int]:
+    """The positions the person holds on any day of the period (acting included)."""
+    return list(
+        Holding.objects.filter(person=person, start_date__lte=last_day)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=first_day))
+        .values_list("position_id", flat=True)
+    )
 
 
 # --- organisations ----------------------------------------------------------------
@@ -196,7 +233,10 @@ def update_party(
         raise ValidationFailed(
             {"head_position": [_("The head position must belong to this party.")]}
         )
-    return _update(
+    if head is not None and not head.is_active:
+        raise ValidationFailed({"head_position": [_("The position is deactivated.")]})
+    old_head = party.head_position_id
+    party = _update(
         party,
         actor=actor,
         organisation=party.organisation,
@@ -204,6 +244,9 @@ def update_party(
         changes=changes,
         allowed={"name", "code", "description", "head_position"},
     )
+    if party.head_position_id != old_head:
+        _holders_changed(party.organisation_id, [old_head, party.head_position_id])
+    return party
 
 
 @transaction.atomic
@@ -403,7 +446,8 @@ def move_position(
     if superior is not None:
         superior = Position.objects.get(pk=superior.pk)
     _check_superior(position, superior)
-    return _update(
+    old_superior = position.superior_id
+    position = _update(
         position,
         actor=actor,
         organisation=organisation,
@@ -412,6 +456,11 @@ def move_position(
         allowed={"party", "superior"},
         verb=AuditVerb.MOVED,
     )
+    if position.superior_id != old_superior:
+        _holders_changed(
+            organisation.pk, [position.pk, old_superior, position.superior_id]
+        )
+    return position
 
 
 @transaction.atomic
@@ -433,13 +482,17 @@ def deactivate_position(
         raise ValidationFailed(
             _("It heads an active party; choose another head position first.")
         )
-    return _set_active(
+    was_active = position.is_active
+    position = _set_active(
         position,
         actor=actor,
         organisation=position.organisation,
         expected_version=expected_version,
         active=False,
     )
+    if was_active:
+        _holders_changed(position.organisation_id, [position.pk])
+    return position
 
 
 @transaction.atomic
@@ -562,7 +615,8 @@ def update_person(
         _same_org(person.organisation, "party", changes["party"])
     if changes.get("email"):
         changes["email"] = changes["email"].strip().lower()
-    return _update(
+    old_user = person.user_id
+    person = _update(
         person,
         actor=actor,
         organisation=person.organisation,
@@ -570,6 +624,14 @@ def update_person(
         changes=changes,
         allowed={"full_name", "email", "employee_number", "party", "user"},
     )
+    if person.user_id != old_user:
+        # A holder without a login cannot decide: their positions count as vacant.
+        now = timezone.now()
+        today = _local_date(person.organisation, now)
+        _holders_changed(
+            person.organisation_id, _positions_held(person, today, dt.date.max), now
+        )
+    return person
 
 
 @transaction.atomic
@@ -676,9 +738,11 @@ def assign_holder(
         end_date=end_date,
         is_acting=is_acting,
     )
-    return _create(
+    holding = _create(
         holding, actor=actor, organisation=position.organisation, fields=HOLDING_FIELDS
     )
+    _holders_changed(position.organisation_id, [position.pk])
+    return holding
 
 
 @transaction.atomic
@@ -698,7 +762,8 @@ def update_holding(
     _check_holding(
         position, holding.person, new_start, new_end, new_acting, exclude_id=holding.pk
     )  # type: ignore[arg-type]
-    return _update(
+    before = holding.version
+    holding = _update(
         holding,
         actor=actor,
         organisation=holding.organisation,
@@ -706,6 +771,9 @@ def update_holding(
         changes={"start_date": new_start, "end_date": new_end, "is_acting": new_acting},
         allowed={"start_date", "end_date", "is_acting"},
     )
+    if holding.version != before:
+        _holders_changed(holding.organisation_id, [holding.position_id])
+    return holding
 
 
 @transaction.atomic
@@ -717,7 +785,8 @@ def end_holding(
         raise ValidationFailed(
             {"end_date": [_("The end date must not be before the start date.")]}
         )
-    return _update(
+    before = holding.version
+    holding = _update(
         holding,
         actor=actor,
         organisation=holding.organisation,
@@ -726,3 +795,170 @@ def end_holding(
         allowed={"end_date"},
         verb=AuditVerb.ENDED,
     )
+    if holding.version != before:
+        _holders_changed(holding.organisation_id, [holding.position_id])
+    return holding
+
+
+# --- absences ---------------------------------------------------------------------
+
+
+def _require_self_or_admin(person: Person, actor: User, refusal: str) -> None:
+    """The person themselves (their own login) or an administrator of the
+    organisation. Someone outside the organisation learns nothing about it."""
+    membership = (
+        Membership.objects.filter(
+            organisation_id=person.organisation_id, user=actor, is_active=True
+        ).first()
+        if actor.is_active
+        else None
+    )
+    if membership is None:
+        raise NotFound()
+    if membership.role == Role.ADMIN:
+        return
+    if person.user_id == actor.pk and membership.role in (Role.MEMBER, Role.PARTNER):
+        return
+    raise PermissionDenied(refusal)
+
+
+def _check_period(starts_at: Any, ends_at: Any) -> None:
+    errors: dict[str, list[str]] = {}
+    for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if not isinstance(value, dt.datetime):
+            errors[name] = [_("Enter a date and time.")]
+        elif timezone.is_naive(value):
+            errors[name] = [_("Enter a date and time with its time zone.")]
+    if not errors and ends_at <= starts_at:
+        errors["ends_at"] = [_("The end must be after the start.")]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+ABSENCE_FIELDS = ("person", "kind", "starts_at", "ends_at")
+
+
+@transaction.atomic
+def record_absence(
+    person: Person,
+    *,
+    actor: User,
+    kind: str,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> Absence:
+    """Record that a person is away (leave, official travel, sick leave) from a
+    moment until a moment. The person themselves or an administrator may.
+
+    A person is never recorded as away twice at the same moment: absences of one
+    person that are not cancelled do not overlap (checked under the person's row
+    lock, so two concurrent recordings cannot both pass)."""
+    now = _now(now)
+    _require_self_or_admin(
+        person,
+        actor,
+        _("Only the person themselves or an administrator can record their absence."),
+    )
+    _check_period(starts_at, ends_at)
+    person = Person.objects.select_for_update().get(pk=person.pk)
+    if not person.is_active:
+        raise ValidationFailed({"person": [_("The person is deactivated.")]})
+    absence = Absence(
+        organisation_id=person.organisation_id,
+        person=person,
+        kind=kind,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        note=(note or "").strip(),
+        created_by=actor,
+    )
+    full_clean(absence)
+    overlapping = Absence.objects.filter(
+        person=person,
+        cancelled_at__isnull=True,
+        starts_at__lt=ends_at,
+        ends_at__gt=starts_at,
+    ).exists()
+    if overlapping:
+        raise ValidationFailed(
+            {
+                "starts_at": [
+                    _(
+                        "This person is already recorded as away during part of "
+                        "that period."
+                    )
+                ]
+            }
+        )
+    absence.save()
+    organisation = person.organisation
+    audit.record(
+        organisation,
+        actor=actor,
+        verb=AuditVerb.ABSENCE_RECORDED,
+        target=absence,
+        changes=field_values(absence, ABSENCE_FIELDS),
+        personal_changes={"note": absence.note} if absence.note else None,
+    )
+    # Who stands in for the person's positions may change (substitutes).
+    _holders_changed(
+        organisation.pk,
+        _positions_held(
+            person,
+            _local_date(organisation, starts_at),
+            _local_date(organisation, ends_at),
+        ),
+        now,
+    )
+    return absence
+
+
+@transaction.atomic
+def cancel_absence(
+    absence: Absence,
+    *,
+    actor: User,
+    expected_version: int | None,
+    now: dt.datetime | None = None,
+) -> Absence:
+    """Cancel an absence that has not ended yet (the person stays, or came back
+    early). From the moment of cancelling, it no longer counts — nor does a
+    delegation made for it."""
+    now = _now(now)
+    person = absence.person
+    _require_self_or_admin(
+        person,
+        actor,
+        _("Only the person themselves or an administrator can cancel their absence."),
+    )
+    lock_current(absence, expected_version=expected_version)
+    stored = Absence.objects.get(pk=absence.pk)
+    if stored.cancelled_at is not None:
+        raise ValidationFailed(_("The absence is already cancelled."))
+    if stored.ends_at <= now:
+        raise ValidationFailed(_("The absence is over; it can no longer be cancelled."))
+    compare_and_set(
+        absence,
+        expected_version=stored.version,
+        fields={"cancelled_at": now, "updated_at": now},
+    )
+    organisation = person.organisation
+    audit.record(
+        organisation,
+        actor=actor,
+        verb=AuditVerb.ABSENCE_CANCELLED,
+        target=absence,
+        changes={"cancelled_at": [None, now]},
+    )
+    _holders_changed(
+        organisation.pk,
+        _positions_held(
+            person,
+            _local_date(organisation, max(stored.starts_at, now)),
+            _local_date(organisation, stored.ends_at),
+        ),
+        now,
+    )
+    return absence

@@ -198,6 +198,11 @@ class StepForm(RantaiForm):
     requires_evidence = forms.BooleanField(
         label=model_label(Step, "requires_evidence"), required=False
     )
+    requires_approval = forms.BooleanField(
+        label=model_label(Step, "requires_approval"),
+        required=False,
+        help_text=_("The task counts as done only once its approval route approves."),
+    )
     condition_field = forms.ChoiceField(
         label=model_label(Step, "condition_field"),
         choices=NO_CONDITION,
@@ -271,6 +276,7 @@ def step_initial(step: Step) -> dict[str, Any]:
         "duration_unit": step.duration_unit,
         "evidence_description": step.evidence_description,
         "requires_evidence": step.requires_evidence,
+        "requires_approval": step.requires_approval,
         "condition_field": step.condition_field,
         "condition_operator": step.condition_operator,
         "condition_value": condition_value_text(step.condition_value),

@@ -8,4 +8,7 @@ urlpatterns = [
     path("o/<slug:org>/transfer/", include("rantai.web.urls_transfer")),
     path("o/<slug:org>/", include("rantai.web.urls_procedures")),
     path("o/<slug:org>/", include("rantai.web.urls_runs")),
+    path("o/<slug:org>/", include("rantai.web.urls_routes")),
+    path("o/<slug:org>/", include("rantai.web.urls_approvals")),
+    path("o/<slug:org>/", include("rantai.web.urls_notifications")),
 ]

@@ -185,6 +185,9 @@ class StepOut(Schema):
     duration_unit: DurationUnit
     evidence_description: str
     requires_evidence: bool
+    requires_approval: bool = Field(
+        ..., description="A task of this step counts as done only once approved."
+    )
     condition_field: str | None = Field(
         None, description="Applies when this run field …"
     )
@@ -222,6 +225,7 @@ class StepCreate(Schema):
     duty_id: int | None = None
     evidence_description: str = ""
     requires_evidence: bool = False
+    requires_approval: bool = False
     condition_field: str | None = None
     condition_operator: ConditionOperator | None = None
     condition_value: Any = None
@@ -240,6 +244,7 @@ class StepUpdate(Schema):
     duty_id: int | None = None
     evidence_description: str | None = None
     requires_evidence: bool | None = None
+    requires_approval: bool | None = None
     condition_field: str | None = None
     condition_operator: ConditionOperator | None = None
     condition_value: Any = None

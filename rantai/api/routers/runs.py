@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from rantai.accounts.access import Access
@@ -30,9 +30,13 @@ from rantai.api.common import (
     single,
 )
 from rantai.api.idempotency import idempotent
+from rantai.api.routers.approvals import ApprovalRequestOut, location
 from rantai.api.routers.procedures import two_places
 from rantai.api.routers.tasks import TaskOut
 from rantai.api.versions import IF_MATCH, expected_version, with_etag
+from rantai.approvals import queries as approval_queries
+from rantai.approvals import requesting
+from rantai.approvals.models import ApprovalRequest
 from rantai.chains import projection, queries
 from rantai.chains import services as chains
 from rantai.chains.models import (
@@ -462,7 +466,11 @@ def cancel_run(
     )
 
 
-@router.post("/runs/{run_id}/move-due-date", response=RunOut, openapi_extra=IF_MATCH)
+@router.post(
+    "/runs/{run_id}/move-due-date",
+    response={200: RunOut, 202: ApprovalRequestOut},
+    openapi_extra=IF_MATCH,
+)
 @idempotent
 def move_due_date(
     request: HttpRequest,
@@ -470,20 +478,26 @@ def move_due_date(
     run_id: int,
     payload: DueDateMove,
     response: HttpResponse,
-) -> Run:
-    """Only the accountable of the procedure — a holder of its owner position —
-    moves the due date (administrators without the position may not)."""
+) -> Run | Status[ApprovalRequest]:
+    """When an approval route for due-date changes applies to the proposal, the
+    change is asked for instead: 202 with the approval request (its `Location`);
+    the date moves once it is approved. Otherwise the date moves now (200 with the
+    run), which only the accountable of the procedure — a holder of its owner
+    position — may do (administrators without the position may not)."""
     access = org_access(request, org_slug)
-    return _steer(
-        request,
-        org_slug,
-        run_id,
-        response,
-        payload.version,
-        chains.move_due_date,
-        due_at=_due_at(access, payload.due_date, payload.due_at),
+    due_at = _due_at(access, payload.due_date, payload.due_at)
+    moved = requesting.request_due_date_change(
+        queries.run(access, run_id),
+        actor=access.user,
+        due_at=due_at,
         reason=payload.reason,
+        expected_version=expected_version(request, payload.version),
     )
+    if isinstance(moved, Run):
+        return single(response, moved)
+    response["Location"] = location(request, org_slug, f"approvals/requests/{moved.pk}")
+    with_etag(response, moved)
+    return Status(202, approval_queries.request(access, moved.pk))
 
 
 @router.post("/runs/{run_id}/record-result", response=RunOut, openapi_extra=IF_MATCH)

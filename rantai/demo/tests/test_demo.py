@@ -81,6 +81,7 @@ def test_the_demo_obeys_the_holder_rules(demo):
         assert per_position.get(position.pk, 0) <= position.max_holders, position
     # every head position belongs to the party it heads
     for party in Party.objects.filter(organisation=demo, head_position__isnull=False):
+        assert party.head_position is not None
         assert party.head_position.party_id == party.pk, party
     # the former head of the warehouse left before the acting head started
     former = Person.objects.get(organisation=demo, full_name="Bambang Sutrisno")
@@ -115,6 +116,7 @@ def test_every_demo_login_has_its_stated_role(demo):
         assert user.check_password(loader.DEMO_PASSWORD), login.username
         assert login.description, login.username
         if login.role == Role.PARTNER:
+            assert access.partner_party_id is not None
             assert (
                 Party.objects.get(pk=access.partner_party_id).name
                 == (partner_parties[login.username])

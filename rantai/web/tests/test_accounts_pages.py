@@ -497,11 +497,11 @@ def test_home_sends_anonymous_visitors_to_login(db, client):
     assert response.url == reverse("login")
 
 
-def test_home_with_one_organisation_goes_to_its_chart(acme):
+def test_home_with_one_organisation_goes_to_its_focus_page(acme):
     response = logged_in(acme.member).get(reverse("home"))
 
     assert response.status_code == 302
-    assert response.url == reverse("org-chart", kwargs={"org": "acme"})
+    assert response.url == reverse("focus", kwargs={"org": "acme"})
 
 
 def test_home_with_several_organisations_lists_them(acme, other_org):
@@ -625,7 +625,7 @@ def test_invitation_end_to_end(acme, django_capture_on_commit_callbacks):
     )
 
     assert joined.status_code == 302
-    assert joined.url == reverse("org-chart", kwargs={"org": "acme"})
+    assert joined.url == reverse("focus", kwargs={"org": "acme"})
     nina = User.objects.get(username="nina")
     assert (nina.email, nina.full_name) == ("nina@example.test", "Nina Wijaya")
     assert invitee.session["_auth_user_id"] == str(nina.pk)

@@ -72,7 +72,9 @@ def test_a_member_logs_in_reads_the_chart_in_both_languages_and_logs_out(
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
 
-    # then they land on their organisation's chart, with units, positions and holders
+    # then they land on their Focus page; the chart shows units, positions and holders
+    expect(page).to_have_url(f"{live_server.url}/o/acme/focus/")
+    page.get_by_role("link", name="Organisation chart").click()
     expect(page).to_have_url(f"{live_server.url}/o/acme/")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Organisation chart")
     expect(page.locator("main")).to_contain_text("Export")

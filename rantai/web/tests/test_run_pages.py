@@ -1012,7 +1012,9 @@ def long_procedure(crew):  # type: ignore[no-untyped-def]  # noqa: F811
 
 
 RUN_LIST_QUERIES = 7
-RUN_PAGE_QUERIES = 15
+# +2 since the coordination flow: the run's pending approval requests, and (for
+# members who do not own the procedure) whether a due-date route applies.
+RUN_PAGE_QUERIES = 17
 MY_TASKS_QUERIES = 7
 
 

@@ -89,11 +89,14 @@ PENDING_KEYS = (PENDING_USER, PENDING_BACKEND, PENDING_SINCE, PENDING_NEXT)
 
 
 def organisation_home_url(slug: str) -> str:
-    """Where a member lands in an organisation: its organisation chart."""
-    try:
-        return reverse("org-chart", kwargs={"org": slug})
-    except NoReverseMatch:  # the organisation pages are not installed
-        return reverse("home")
+    """Where a member lands in an organisation: their Focus page (what to do next),
+    else the organisation chart."""
+    for name in ("focus", "org-chart"):
+        try:
+            return reverse(name, kwargs={"org": slug})
+        except NoReverseMatch:  # those pages are not installed
+            continue
+    return reverse("home")
 
 
 def _safe_next(request: HttpRequest, candidate: str | None) -> str | None:

@@ -37,6 +37,14 @@ from django.views.decorators.http import require_http_methods
 
 from rantai.accounts.access import Access
 from rantai.accounts.models import Role
+from rantai.approvals import queries as approval_queries
+from rantai.approvals import requesting
+from rantai.approvals.models import (
+    ApprovalRequest,
+    RequestStatus,
+    RouteVersion,
+    SubjectKind,
+)
 from rantai.audit import queries as audit_queries
 from rantai.chains import projection, queries, services
 from rantai.chains.calendar import (
@@ -47,6 +55,7 @@ from rantai.chains.calendar import (
     working_minutes_between,
 )
 from rantai.chains.models import (
+    FINAL_RUN_STATUSES,
     FINISHED_STATUSES,
     Deviation,
     DeviationKind,
@@ -63,7 +72,7 @@ from rantai.chains.models import (
 )
 from rantai.chains.rules import to_minutes
 from rantai.chains.scheduling import Schedule, TaskSchedule
-from rantai.core.errors import Conflict, ValidationFailed
+from rantai.core.errors import Conflict, PermissionDenied, ValidationFailed
 from rantai.org.models import Party, PartyKind, Position
 from rantai.web import forms_runs
 from rantai.web.access import apply_errors, handle_form, org_view
@@ -355,6 +364,7 @@ class TaskRow:
     may_recheck: bool = False
     may_reopen: bool = False
     skipped_reason: str = ""
+    approval: ApprovalRequest | None = None
 
     @property
     def has_actions(self) -> bool:
@@ -373,6 +383,7 @@ class DeviationRow:
     summary: str
     may_decide: bool
     may_confirm: bool
+    approval: ApprovalRequest | None = None
 
 
 @dataclass
@@ -784,6 +795,8 @@ class RunRights:
     move_due_date: bool = False
     record_result: bool = False
     request_deviation: bool = False
+    # Not the owner: the change is asked for along an approval route.
+    ask_due_date: bool = False
 
     @property
     def any(self) -> bool:
@@ -798,16 +811,56 @@ class RunRights:
         )
 
 
-def _run_rights(run: Run, actor: services.Actor) -> RunRights:
+def _due_date_route_exists(access: Access) -> bool:
+    """Whether an approval route for due-date changes is in force (one query)."""
+    return RouteVersion.objects.filter(
+        organisation=access.organisation,
+        status=VersionStatus.PUBLISHED,
+        route__is_active=True,
+        route__subject_kind=SubjectKind.DUE_DATE_CHANGE,
+    ).exists()
+
+
+def _may_ask_due_date(access: Access, run: Run) -> bool:
+    """A member or administrator who does not own the procedure may ask to move
+    the due date when a route for such changes exists (the route decides)."""
+    return (
+        access.role in (Role.ADMIN, Role.MEMBER)
+        and run.status not in FINAL_RUN_STATUSES
+        and _due_date_route_exists(access)
+    )
+
+
+def _run_rights(
+    run: Run,
+    actor: services.Actor,
+    access: Access,
+    *,
+    due_date_pending: bool = False,
+) -> RunRights:
     owner = run.procedure.owner_position_id
     is_owner = actor.is_process_owner(owner)
+    move = actor.may_move_due_date(owner) and not run.is_final and not due_date_pending
     return RunRights(
         suspend=is_owner and run.status == RunStatus.ACTIVE,
         resume=is_owner and run.status == RunStatus.SUSPENDED,
         cancel=is_owner and run.status in (RunStatus.ACTIVE, RunStatus.SUSPENDED),
-        move_due_date=actor.may_move_due_date(owner) and not run.is_final,
+        move_due_date=move,
         record_result=is_owner and run.status == RunStatus.COMPLETED,
         request_deviation=actor.may_request_deviation() and not run.is_final,
+        ask_due_date=not move
+        and not due_date_pending
+        and _may_ask_due_date(access, run),
+    )
+
+
+def _pending_approvals(access: Access, run: Run) -> list[ApprovalRequest]:
+    """The run's approval requests in progress (its due date, deviations, task
+    completions), oldest first: one query (none for a partner, who sees none)."""
+    return list(
+        approval_queries.requests(access)
+        .filter(run_id=run.pk, status__in=(RequestStatus.OPEN, RequestStatus.RETURNED))
+        .order_by("submitted_at", "id")
     )
 
 
@@ -829,12 +882,28 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if run.status == RunStatus.CANCELLED
         else projection.full_schedule(run, now=now)
     )
-    rights = _run_rights(run, actor)
+    approvals = _pending_approvals(access, run)
+    pending = {(a.subject_kind, a.subject_id): a for a in approvals}
+    rights = _run_rights(
+        run,
+        actor,
+        access,
+        due_date_pending=(SubjectKind.DUE_DATE_CHANGE, run.pk) in pending,
+    )
     is_owner = actor.is_process_owner(run.procedure.owner_position_id)
     rows = _task_rows(
         detail, schedule, actor, is_owner=is_owner, day_minutes=day_minutes
     )
+    for row in rows:
+        row.approval = pending.get((SubjectKind.TASK_COMPLETION, row.task.pk))
     tasks = {task.pk: task for task in detail.tasks}
+    deviations = _deviation_rows(
+        detail, actor, _deviation_names(detail.deviations), tasks
+    )
+    for item in deviations:
+        item.approval = pending.get((SubjectKind.DEVIATION, item.deviation.pk))
+        if item.approval is not None:  # decided along its route, not here
+            item.may_decide = item.may_confirm = False
     fields: list[tuple[RunField, Any]] = []
     if access.sees_whole_organisation:
         for run_field in RunField.objects.filter(
@@ -850,9 +919,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         fields=fields,
         rows=rows,
         gantt=_gantt(run, rows, calendar=calendar, now=now) if rows else "",
-        deviations=_deviation_rows(
-            detail, actor, _deviation_names(detail.deviations), tasks
-        ),
+        deviations=deviations,
+        approvals=approvals,
         rights=rights,
         history=_run_history(access, detail),
         next_url=_url("run-detail", access, run.pk),
@@ -900,7 +968,7 @@ def _action_page(
     title: str,
     submit: str,
     back: str,
-    success: str,
+    success: str | Callable[[Any], str],
     intro: str = "",
     danger: bool = False,
     run: Run | None = None,
@@ -909,7 +977,8 @@ def _action_page(
 ) -> HttpResponse:
     """GET shows the action's form; POST calls the service once. A stale version
     (the page was read before someone else changed the object) answers 409 and
-    writes nothing; the service's refusals are shown on the form."""
+    writes nothing; the service's refusals are shown on the form. `success` is
+    the message, or makes it from what the service returned."""
     status = 200
     conflict = ""
     initial = {"version": current_version} if current_version is not None else {}
@@ -922,7 +991,7 @@ def _action_page(
                     current_version
                 ):
                     raise Conflict()
-                act(data)
+                result = act(data)
             except Conflict as error:
                 conflict = error.message
                 status = 409
@@ -931,7 +1000,9 @@ def _action_page(
             except ValidationFailed as error:
                 apply_errors(form, error, where)
             else:
-                messages.success(request, success)
+                messages.success(
+                    request, success(result) if callable(success) else success
+                )
                 return redirect(_next_url(request, back))
     else:
         form = make_form(None, initial=initial)
@@ -1095,7 +1166,7 @@ def _run_action(
     act: Callable[[Access, Run, dict[str, Any]], Any],
     title: str,
     submit: str,
-    success: str,
+    success: str | Callable[[Any], str],
     intro: str = "",
     danger: bool = False,
     where: Callable[[str], str | None] = _same_name,
@@ -1112,7 +1183,7 @@ def _run_action(
         title=title % values,
         submit=submit,
         back=_url("run-detail", access, run.pk),
-        success=success % values,
+        success=success % values if isinstance(success, str) else success,
         intro=intro,
         danger=danger,
         run=run,
@@ -1190,30 +1261,64 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @org_view
 @require_http_methods(["GET", "POST"])
 def run_due_date(request: HttpRequest, pk: int) -> HttpResponse:
-    def act(access: Access, run: Run, data: dict[str, Any]) -> None:
-        services.move_due_date(
-            run,
-            actor=access.user,
-            expected_version=data["version"],
-            due_at=services.due_at_for_date(access.organisation, data["due_date"]),
-            reason=data["reason"],
-        )
+    """Move a run's due date — or, when an approval route for due-date changes
+    applies to the proposal, ask for it (`approvals.requesting`): the date moves
+    once the route's approvers agree."""
+    access, run = _visible_run(request, pk)
+    is_owner = _actor(access).may_move_due_date(run.procedure.owner_position_id)
+    may_ask = _may_ask_due_date(access, run)
 
+    def act(access: Access, run: Run, data: dict[str, Any]) -> Any:
+        try:
+            return requesting.request_due_date_change(
+                run,
+                actor=access.user,
+                expected_version=data["version"],
+                due_at=services.due_at_for_date(access.organisation, data["due_date"]),
+                reason=data["reason"],
+            )
+        except PermissionDenied as error:
+            if not may_ask:
+                raise
+            # Routes exist, but none applies to this proposal: only the owner
+            # moves it directly. Say so on the form.
+            raise ValidationFailed(error.message) from error
+
+    def success(result: Any) -> str:
+        if isinstance(result, ApprovalRequest):
+            return _("Your request was sent for approval.")
+        return _("The due date of “%(title)s” was moved.") % {"title": run.title}
+
+    if is_owner and may_ask:
+        intro = _(
+            "As the accountable of the procedure you move the due date yourself, "
+            "unless an approval route applies to the change: then it is sent for "
+            "approval and moves once approved. The old date stays in the run's "
+            "history."
+        )
+    elif may_ask:
+        intro = _(
+            "Your proposal goes to the approvers of the route for due-date changes; "
+            "the date moves once they approve it. If no route applies to it, only "
+            "the accountable of the procedure can move the date."
+        )
+    else:
+        intro = _(
+            "Only the accountable of the procedure (a holder of its owner position) "
+            "moves a run's due date. The old date stays in the run's history."
+        )
     return _run_action(
         request,
         pk,
-        allowed=lambda actor, run: actor.may_move_due_date(
-            run.procedure.owner_position_id
-        ),
+        allowed=lambda actor, run: is_owner or may_ask,
         make_form=forms_runs.DueDateForm,
         act=act,
-        title=_("Move the due date of “%(title)s”"),
-        submit=_("Move the due date"),
-        success=_("The due date of “%(title)s” was moved."),
-        intro=_(
-            "Only the accountable of the procedure (a holder of its owner position) "
-            "moves a run's due date. The old date stays in the run's history."
-        ),
+        title=_("Move the due date of “%(title)s”")
+        if is_owner
+        else _("Ask to move the due date of “%(title)s”"),
+        submit=_("Move the due date") if is_owner else _("Ask for approval"),
+        success=success,
+        intro=intro,
         where=lambda name: "due_date" if name == "due_at" else name,
     )
 

@@ -1,0 +1,466 @@
+"""The catalogue of event types: what can happen, in which payload version, and
+whether it is urgent by default.
+
+Every event that reaches a person (a notification) or another system (a webhook)
+has a type from this catalogue. A webhook payload is versioned: its `data` has
+exactly the shape documented here for the type's version, and a change of shape
+is a new version, never an edit of an existing one
+(docs/user-guide/webhooks.md lists them all with examples).
+
+Personal data in payloads is kept to what a receiver needs to say who did what:
+people appear as `{"id": <person id>, "name": <display name>}` and nothing more
+(no e-mail addresses, user names or comments). Everything else is ids, codes,
+titles and links back into Rantai, where the receiver's users see the details
+with their own access.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from rantai.accounts.models import Organisation
+
+# --- payload shapes -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One value of a payload: its kind, whether it may be null, and for objects
+    and lists of objects the shape inside; for a choice, the allowed values."""
+
+    kind: str  # "int" | "str" | "bool" | "datetime" | "choice" | "object" | "list"
+    nullable: bool = False
+    shape: Mapping[str, Field] | None = None
+    choices: tuple[str, ...] = ()
+
+
+INT = Field("int")
+STR = Field("str")
+DATETIME = Field("datetime")
+OPTIONAL_INT = Field("int", nullable=True)
+OPTIONAL_DATETIME = Field("datetime", nullable=True)
+
+
+def obj(shape: Mapping[str, Field], *, nullable: bool = False) -> Field:
+    return Field("object", nullable=nullable, shape=shape)
+
+
+def list_of(shape: Mapping[str, Field]) -> Field:
+    return Field("list", shape=shape)
+
+
+def choice(*values: str) -> Field:
+    return Field("choice", choices=values)
+
+
+PERSON: Mapping[str, Field] = {"id": INT, "name": STR}
+REQUEST: Mapping[str, Field] = {
+    "id": INT,
+    "title": STR,
+    "subject_kind": STR,
+    "subject_id": INT,
+    "run_id": OPTIONAL_INT,
+    "url": STR,
+}
+ROUTE: Mapping[str, Field] = {"code": STR, "version": INT}
+STAGE: Mapping[str, Field] = {
+    "order": INT,
+    "name": STR,
+    "round": INT,
+    "due_at": OPTIONAL_DATETIME,
+}
+RUN: Mapping[str, Field] = {
+    "id": INT,
+    "title": STR,
+    "procedure": STR,
+    "due_at": DATETIME,
+    "url": STR,
+}
+TASK: Mapping[str, Field] = {"id": INT, "key": STR, "name": STR, "url": STR}
+
+
+# --- the catalogue ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    """One type of event in one payload version."""
+
+    name: str
+    version: int
+    urgent: bool
+    label: Promise | str
+    shape: Mapping[str, Field]
+    example: Mapping[str, Any] = field(default_factory=dict)
+
+
+_REQUEST_EXAMPLE = {
+    "id": 42,
+    "title": "Skip the quality check for run 2026-118",
+    "subject_kind": "deviation",
+    "subject_id": 7,
+    "run_id": 118,
+    "url": "https://rantai.example.com/o/acme/approvals/42/",
+}
+_STAGE_EXAMPLE = {
+    "order": 1,
+    "name": "Head of export",
+    "round": 1,
+    "due_at": "2026-03-02T09:00:00+00:00",
+}
+_RUN_EXAMPLE = {
+    "id": 118,
+    "title": "Export order 2026-118",
+    "procedure": "EXPORT",
+    "due_at": "2026-03-10T10:00:00+00:00",
+    "url": "https://rantai.example.com/o/acme/runs/118/",
+}
+_RINA = {"id": 3, "name": "Rina Kusuma"}
+_BUDI = {"id": 4, "name": "Budi Santoso"}
+_DEWI = {"id": 9, "name": "Dewi Lestari"}
+
+APPROVAL_REQUESTED = "approval.requested"
+APPROVAL_STAGE_OPENED = "approval.stage_opened"
+APPROVAL_DECIDED = "approval.decided"
+APPROVAL_COMPLETED = "approval.completed"
+APPROVAL_REMINDED = "approval.reminded"
+APPROVAL_ESCALATED = "approval.escalated"
+APPROVAL_OVERDUE = "approval.overdue"
+APPROVAL_NUDGED = "approval.nudged"
+TASK_READY = "task.ready"
+RUN_COMPLETED = "run.completed"
+RUN_LATE = "run.late"
+
+_TYPES = (
+    EventType(
+        APPROVAL_REQUESTED,
+        1,
+        urgent=False,
+        label=_("An approval was requested"),
+        shape={"request": obj(REQUEST), "route": obj(ROUTE), "requester": obj(PERSON)},
+        example={
+            "request": _REQUEST_EXAMPLE,
+            "route": {"code": "DEVIATIONS", "version": 2},
+            "requester": _BUDI,
+        },
+    ),
+    EventType(
+        APPROVAL_STAGE_OPENED,
+        1,
+        urgent=True,
+        label=_("An approval waits for your decision"),
+        shape={
+            "request": obj(REQUEST),
+            "stage": obj(STAGE),
+            "approvers": list_of(PERSON),
+        },
+        example={
+            "request": _REQUEST_EXAMPLE,
+            "stage": _STAGE_EXAMPLE,
+            "approvers": [_RINA],
+        },
+    ),
+    EventType(
+        APPROVAL_DECIDED,
+        1,
+        urgent=False,
+        label=_("Someone decided on an approval"),
+        shape={
+            "request": obj(REQUEST),
+            "stage": obj(STAGE),
+            "outcome": choice("approve", "reject", "return"),
+            "decided_by": obj(PERSON),
+            "on_behalf_of": obj(PERSON, nullable=True),
+            "return_to_stage": OPTIONAL_INT,
+        },
+        example={
+            "request": _REQUEST_EXAMPLE,
+            "stage": _STAGE_EXAMPLE,
+            "outcome": "approve",
+            "decided_by": _DEWI,
+            "on_behalf_of": _RINA,
+            "return_to_stage": None,
+        },
+    ),
+    EventType(
+        APPROVAL_COMPLETED,
+        1,
+        urgent=False,
+        label=_("An approval request was settled"),
+        shape={
+            "request": obj(REQUEST),
+            "status": choice("approved", "rejected", "withdrawn"),
+            "finished_at": DATETIME,
+        },
+        example={
+            "request": _REQUEST_EXAMPLE,
+            "status": "approved",
+            "finished_at": "2026-03-02T08:15:00+00:00",
+        },
+    ),
+    EventType(
+        APPROVAL_REMINDED,
+        1,
+        urgent=True,
+        label=_("A reminder of an approval past its time limit"),
+        shape={
+            "request": obj(REQUEST),
+            "stage": obj(STAGE),
+            "approvers": list_of(PERSON),
+        },
+        example={
+            "request": _REQUEST_EXAMPLE,
+            "stage": _STAGE_EXAMPLE,
+            "approvers": [_RINA],
+        },
+    ),
+    EventType(
+        APPROVAL_ESCALATED,
+        1,
+        urgent=True,
+        label=_("An approval was escalated"),
+        shape={
+            "request": obj(REQUEST),
+            "stage": obj(STAGE),
+            "approvers": list_of(PERSON),
+            "previous_approvers": list_of(PERSON),
+        },
+        example={
+            "request": _REQUEST_EXAMPLE,
+            "stage": {**_STAGE_EXAMPLE, "due_at": "2026-03-03T09:00:00+00:00"},
+            "approvers": [{"id": 1, "name": "Sari Wijaya"}],
+            "previous_approvers": [_RINA],
+        },
+    ),
+    EventType(
+        APPROVAL_OVERDUE,
+        1,
+        urgent=True,
+        label=_("An approval stage you own is past its time limit"),
+        shape={
+            "request": obj(REQUEST),
+            "stage": obj(STAGE),
+            "approvers": list_of(PERSON),
+        },
+        example={
+            "request": _REQUEST_EXAMPLE,
+            "stage": _STAGE_EXAMPLE,
+            "approvers": [_RINA],
+        },
+    ),
+    EventType(
+        APPROVAL_NUDGED,
+        1,
+        urgent=True,
+        label=_("Someone asks you to decide on an approval"),
+        shape={
+            "request": obj(REQUEST),
+            "stage": obj(STAGE),
+            "nudged_by": obj(PERSON),
+        },
+        example={
+            "request": _REQUEST_EXAMPLE,
+            "stage": _STAGE_EXAMPLE,
+            "nudged_by": _BUDI,
+        },
+    ),
+    EventType(
+        TASK_READY,
+        1,
+        urgent=False,
+        label=_("A task is ready to start"),
+        shape={
+            "task": obj(TASK),
+            "run": obj(RUN),
+            "assignee": obj(PERSON, nullable=True),
+        },
+        example={
+            "task": {
+                "id": 1204,
+                "key": "price-shipping",
+                "name": "Price the shipping",
+                "url": "https://rantai.example.com/o/acme/tasks/1204/",
+            },
+            "run": _RUN_EXAMPLE,
+            "assignee": _RINA,
+        },
+    ),
+    EventType(
+        RUN_COMPLETED,
+        1,
+        urgent=False,
+        label=_("A run was completed"),
+        shape={
+            "run": obj(RUN),
+            "result": choice("met", "missed"),
+            "completed_at": DATETIME,
+            "late_by_minutes": OPTIONAL_INT,
+        },
+        example={
+            "run": _RUN_EXAMPLE,
+            "result": "missed",
+            "completed_at": "2026-03-11T03:30:00+00:00",
+            "late_by_minutes": 1050,
+        },
+    ),
+    EventType(
+        RUN_LATE,
+        1,
+        urgent=True,
+        label=_("A run will finish after its due date"),
+        shape={"run": obj(RUN), "projected_finish_at": DATETIME},
+        example={
+            "run": _RUN_EXAMPLE,
+            "projected_finish_at": "2026-03-11T03:30:00+00:00",
+        },
+    ),
+)
+
+CATALOGUE: Mapping[str, EventType] = {event.name: event for event in _TYPES}
+
+
+def get(name: str) -> EventType:
+    """The catalogue entry of an event type (ValueError for an unknown one: event
+    types are constants of the code, so this is a programming error)."""
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown event type {name!r}; known: {', '.join(CATALOGUE)}"
+        ) from None
+
+
+def is_known(name: object) -> bool:
+    return isinstance(name, str) and name in CATALOGUE
+
+
+def choices() -> list[tuple[str, Promise | str]]:
+    """(type, label) pairs in catalogue order, for forms."""
+    return [(event.name, event.label) for event in _TYPES]
+
+
+# --- payloads -----------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """Datetimes and dates as ISO 8601 (datetimes in UTC); containers recursively."""
+    if isinstance(value, dt.datetime):
+        if timezone.is_naive(value):
+            raise ValueError("payload datetimes must be aware")
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Promise):
+        return str(value)
+    return value
+
+
+def _check(value: Any, spec: Field, path: str) -> None:
+    if value is None:
+        if not spec.nullable:
+            raise ValueError(f"{path} must not be null")
+        return
+    kind = spec.kind
+    if kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "str":
+        ok = isinstance(value, str)
+    elif kind == "datetime":
+        ok = isinstance(value, str) and _is_iso_datetime(value)
+    elif kind == "choice":
+        ok = value in spec.choices
+    elif kind == "object":
+        ok = isinstance(value, Mapping)
+        if ok and spec.shape is not None:
+            check_shape(value, spec.shape, path)
+    elif kind == "list":
+        ok = isinstance(value, list)
+        if ok and spec.shape is not None:
+            for index, item in enumerate(value):
+                _check(item, Field("object", shape=spec.shape), f"{path}[{index}]")
+    else:  # pragma: no cover - a mistake in the catalogue itself
+        raise ValueError(f"unknown field kind {kind!r} at {path}")
+    if not ok:
+        raise ValueError(f"{path} is not a valid {kind}: {value!r}")
+
+
+def _is_iso_datetime(value: str) -> bool:
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return parsed.tzinfo is not None
+
+
+def check_shape(data: Mapping[str, Any], shape: Mapping[str, Field], path: str) -> None:
+    """Exactly the documented keys, each of its kind (ValueError naming the path)."""
+    missing = [key for key in shape if key not in data]
+    unknown = [key for key in data if key not in shape]
+    if missing or unknown:
+        raise ValueError(
+            f"{path} does not match its documented shape: "
+            f"missing {missing or 'nothing'}, unknown {unknown or 'nothing'}"
+        )
+    for key, spec in shape.items():
+        _check(data[key], spec, f"{path}.{key}")
+
+
+def build(
+    organisation: Organisation,
+    event_type: str,
+    data: Mapping[str, Any],
+    *,
+    event_id: uuid.UUID | None = None,
+    occurred_at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The versioned payload of one event:
+    `{"type", "version", "id", "occurred_at", "organisation", "data"}`.
+
+    `data` must have exactly the shape the catalogue documents for the type
+    (datetimes may be given as aware datetimes); anything else is a ValueError, so a
+    payload never drifts from its documented version.
+    """
+    event = get(event_type)
+    plain = _plain(dict(data))
+    check_shape(plain, event.shape, "data")
+    return {
+        "type": event.name,
+        "version": event.version,
+        "id": str(event_id or uuid.uuid4()),
+        "occurred_at": _plain(occurred_at or timezone.now()),
+        "organisation": organisation.slug,
+        "data": plain,
+    }
+
+
+def validate_payload(payload: Mapping[str, Any]) -> None:
+    """Check a payload made by `build` (ValueError when it was not)."""
+    expected = {"type", "version", "id", "occurred_at", "organisation", "data"}
+    if not isinstance(payload, Mapping) or set(payload) != expected:
+        raise ValueError(f"a payload has exactly the keys {sorted(expected)}")
+    event = get(payload["type"])
+    if payload["version"] != event.version:
+        raise ValueError(
+            f"{event.name} payloads are version {event.version}, "
+            f"not {payload['version']!r}"
+        )
+    uuid.UUID(str(payload["id"]))
+    if not isinstance(payload["occurred_at"], str) or not _is_iso_datetime(
+        payload["occurred_at"]
+    ):
+        raise ValueError("occurred_at must be an ISO 8601 datetime with a time zone")
+    check_shape(payload["data"], event.shape, "data")
