@@ -16,6 +16,8 @@ SCRIPTS = [
     "focus_page.py",
     "worker_throughput.py",  # PostgreSQL only: needs DATABASE_URL, else says so
     "approval_decisions.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
+    "workload_compute.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
+    "workload_pdf.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
 ]
 
 

@@ -1,12 +1,24 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
+from django.utils import translation
 
 from rantai.accounts.models import Organisation
 from rantai.audit.models import AuditEvent
 from rantai.testing import SmallOrg, small_org
+
+
+@pytest.fixture(autouse=True)
+def default_language_after_each_test() -> Iterator[None]:
+    """A request made in a test activates its user's language (the user-language
+    middleware, the API's authentication) and leaves it active in the thread: put
+    the default back after each test, or a later test in the same process (a CLI
+    command, a service's text) runs in the language an earlier one left — tests
+    that pass alone and fail after an Indonesian user's page."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "rantai.notifications",
     "rantai.chains",
     "rantai.approvals",
+    "rantai.workload",
     "rantai.api",
     "rantai.web",
     "rantai.demo",

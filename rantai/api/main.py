@@ -33,6 +33,7 @@ from rantai.api.routers import (
     runs,
     tasks,
     webhooks,
+    workload,
 )
 
 DESCRIPTION = """\
@@ -133,5 +134,6 @@ for module in (
     delegations,
     notifications,
     webhooks,
+    workload,
 ):
     api.add_router("/orgs/{org_slug}", module.router)

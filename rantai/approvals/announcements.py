@@ -25,7 +25,6 @@ from rantai.accounts.models import Organisation, User
 from rantai.chains import extensions
 from rantai.chains.models import Run
 from rantai.notifications import events, services, webhooks
-from rantai.notifications.models import WebhookEndpoint
 from rantai.org.models import Holding
 
 _NAMESPACE = uuid.UUID("6f1f3f2e-52b8-4f33-9a55-0c9b1a7d2e41")
@@ -68,19 +67,12 @@ def _owners_and_starter(run: Run, at: dt.datetime) -> list[User]:
 def _publish(
     organisation: Organisation, event_type: str, key: str, data: dict[str, Any]
 ) -> None:
-    if not WebhookEndpoint.objects.filter(
-        organisation=organisation, is_active=True
-    ).exists():
-        return
+    event_id = uuid.uuid5(_NAMESPACE, f"{organisation.pk}:{key}")
     webhooks.publish(
         organisation,
         event_type=event_type,
-        payload=events.build(
-            organisation,
-            event_type,
-            data,
-            event_id=uuid.uuid5(_NAMESPACE, f"{organisation.pk}:{key}"),
-        ),
+        payload=lambda: events.build(organisation, event_type, data, event_id=event_id),
+        event_id=event_id,
     )
 
 

@@ -366,6 +366,25 @@ def active_for(
     return list(delegations.select_related("delegator").order_by("starts_at", "id"))
 
 
+def stand_ins(
+    delegator_person_ids: Iterable[int], *, at: dt.datetime, route_id: int
+) -> list[int]:
+    """The people standing in for these people at `at` on this route: the
+    delegates of their delegations working then (an absence with a delegate is
+    such a delegation), for every route or naming this one. Each once, by id;
+    one query.
+
+    Only the delegations the people made themselves: they are never chained."""
+    _aware(at)
+    ids = sorted(set(delegator_person_ids))
+    if not ids:
+        return []
+    delegations = _for_route(
+        Delegation.objects.filter(_working_at(at), delegator_id__in=ids), route_id
+    )
+    return sorted(set(delegations.values_list("delegate_id", flat=True)))
+
+
 @dataclass(frozen=True, slots=True)
 class PersonsDelegations:
     """A person's delegations that work now or start later (for their page)."""

@@ -25,6 +25,7 @@ class SubjectKind(models.TextChoices):
     DEVIATION = "deviation", _("deviation from a procedure")
     DUE_DATE_CHANGE = "due_date_change", _("due-date change of a run")
     TASK_COMPLETION = "task_completion", _("completion of a task")
+    WORKLOAD_SHEET = "workload_sheet", _("workload entries of a position")
     WORKLOAD_ANALYSIS = "workload_analysis", _("workload analysis")
 
 

@@ -59,7 +59,8 @@ from rantai.chains.rules import (
     VALUELESS_OPERATORS,
 )
 from rantai.chains.services import holds_position
-from rantai.core.concurrency import compare_and_set, lock_current
+from rantai.core import versioning
+from rantai.core.concurrency import lock_current
 from rantai.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from rantai.core.validation import field_values
 from rantai.org.models import Party, PartyKind, Person, Position
@@ -372,40 +373,18 @@ def new_draft(route: Route, *, actor: User, notes: str = "") -> RouteVersion:
 
 def _copy_version(source: RouteVersion, target: RouteVersion) -> None:
     RouteStage.objects.bulk_create(
-        [
-            RouteStage(
-                organisation_id=stage.organisation_id,
-                route_version=target,
-                order=stage.order,
-                name=stage.name,
-                rule=stage.rule,
-                levels=stage.levels,
-                position_id=stage.position_id,
-                party_id=stage.party_id,
-                person_id=stage.person_id,
-                mode=stage.mode,
-                quorum=stage.quorum,
-                time_limit_hours=stage.time_limit_hours,
-                on_timeout=stage.on_timeout,
-            )
-            for stage in RouteStage.objects.filter(route_version=source).order_by(
-                "order"
-            )
-        ]
+        versioning.copies(
+            RouteStage.objects.filter(route_version=source).order_by("order"),
+            ("organisation", "order", *STAGE_FIELDS),
+            route_version=target,
+        )
     )
     RouteCondition.objects.bulk_create(
-        [
-            RouteCondition(
-                organisation_id=condition.organisation_id,
-                route_version=target,
-                field=condition.field,
-                operator=condition.operator,
-                value=condition.value,
-            )
-            for condition in RouteCondition.objects.filter(
-                route_version=source
-            ).order_by("id")
-        ]
+        versioning.copies(
+            RouteCondition.objects.filter(route_version=source).order_by("id"),
+            ("organisation", "field", "operator", "value"),
+            route_version=target,
+        )
     )
 
 
@@ -439,50 +418,24 @@ def publish(
     problems = publish_problems(locked)
     if problems:
         raise ValidationFailed({"__all__": problems}, code="unpublishable")
-    entries: list[audit.Entry] = []
-    previous = (
-        RouteVersion.objects.select_for_update()
-        .filter(route_id=locked.route_id, status=VersionStatus.PUBLISHED)
-        .first()
-    )
-    if previous is not None:
-        compare_and_set(
-            previous,
-            expected_version=None,
-            fields={
-                "status": VersionStatus.RETIRED,
-                "retired_at": now,
-                "updated_at": now,
-            },
-        )
-        entries.append(
-            audit.Entry(
-                verb=AuditVerb.RETIRED,
-                target=previous,
-                changes={
-                    "status": [VersionStatus.PUBLISHED, VersionStatus.RETIRED],
-                    "replaced_by": locked.number,
-                },
-            )
-        )
-    compare_and_set(
+    changes = versioning.publish(
         version,
+        number=locked.number,
+        previous=(
+            RouteVersion.objects.select_for_update()
+            .filter(route_id=locked.route_id, status=VersionStatus.PUBLISHED)
+            .first()
+        ),
         expected_version=expected_version,
-        fields={
-            "status": VersionStatus.PUBLISHED,
-            "published_at": now,
-            "published_by_id": actor.pk,
-            "updated_at": now,
-        },
+        actor_id=actor.pk,
+        now=now,
+        statuses=VersionStatus,
     )
-    entries.append(
-        audit.Entry(
-            verb=AuditVerb.PUBLISHED,
-            target=version,
-            changes={"status": [VersionStatus.DRAFT, VersionStatus.PUBLISHED]},
-        )
+    audit.record_many(
+        locked.organisation,
+        actor=actor,
+        entries=[audit.Entry(**change.entry()) for change in changes],
     )
-    audit.record_many(locked.organisation, actor=actor, entries=entries)
     return version
 
 
@@ -497,19 +450,11 @@ def retire(
     """Stop new requests on a published version; open requests keep it."""
     now = _now(now)
     _require_route_editor(version.route, actor)
-    if version.status != VersionStatus.PUBLISHED:
-        raise ValidationFailed(_("Only a published version can be retired."))
-    compare_and_set(
-        version,
-        expected_version=expected_version,
-        fields={"status": VersionStatus.RETIRED, "retired_at": now, "updated_at": now},
+    change = versioning.retire(
+        version, expected_version=expected_version, now=now, statuses=VersionStatus
     )
-    audit.record(
-        version.organisation,
-        actor=actor,
-        verb=AuditVerb.RETIRED,
-        target=version,
-        changes={"status": [VersionStatus.PUBLISHED, VersionStatus.RETIRED]},
+    audit.record_many(
+        version.organisation, actor=actor, entries=[audit.Entry(**change.entry())]
     )
     return version
 

@@ -90,6 +90,7 @@ from rantai.core.concurrency import compare_and_set
 from rantai.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from rantai.notifications import events, webhooks
 from rantai.notifications import services as notifications
+from rantai.notifications.bulk import insert_ignoring_conflicts
 from rantai.notifications.models import WebhookEndpoint
 from rantai.org.extensions import HoldersChanged
 from rantai.org.models import Holding, Party, Person
@@ -453,6 +454,22 @@ class _Past:
             )
         )
 
+    def adding(self, decision: Decision) -> _Past:
+        """These decisions and a new one (that counts)."""
+        return _Past(
+            (
+                *self.rows,
+                (
+                    decision.request_stage_id,
+                    decision.round,
+                    decision.slot_person_id,
+                    decision.decided_by_person_id,
+                    decision.outcome,
+                    True,
+                ),
+            )
+        )
+
     def repeat(self, stage: RequestStage) -> frozenset[int]:
         """People whose decision counts at another stage."""
         return frozenset(
@@ -569,19 +586,13 @@ class _Work:
         self._resolver = resolver
         self._calendar: CalendarSpec | None = None
         self.changes: dict[str, Any] = {}
-        self._webhooks: bool | None = None
+        self._endpoints: list[WebhookEndpoint] | None = None
 
-    def has_webhooks(self) -> bool:
-        if self._webhooks is None:
-            self._webhooks = (
-                sql.fetchone(
-                    f"SELECT 1 FROM {sql.table(WebhookEndpoint)} "  # noqa: S608 - identifiers from model metadata
-                    "WHERE organisation_id = %s AND is_active = %s",
-                    [self.organisation.pk, True],
-                )
-                is not None
-            )
-        return self._webhooks
+    def endpoints(self) -> list[WebhookEndpoint]:
+        """The organisation's active webhook endpoints, read once a change."""
+        if self._endpoints is None:
+            self._endpoints = webhooks.active_endpoints(self.organisation)
+        return self._endpoints
 
     @property
     def resolver(self) -> Resolver:
@@ -668,19 +679,20 @@ def _publish(
     data: Callable[[], Mapping[str, Any]],
 ) -> None:
     """Announce an event to the organisation's webhooks (`data` is only built
-    when some endpoint is active)."""
-    if not work.has_webhooks():
-        return
+    when some endpoint takes it)."""
+    event_id = uuid.uuid5(_EVENT_NAMESPACE, f"{work.organisation.pk}:{key}")
     webhooks.publish(
         work.organisation,
         event_type=event_type,
-        payload=events.build(
+        payload=lambda: events.build(
             work.organisation,
             event_type,
             data(),
-            event_id=uuid.uuid5(_EVENT_NAMESPACE, f"{work.organisation.pk}:{key}"),
+            event_id=event_id,
             occurred_at=work.now,
         ),
+        event_id=event_id,
+        endpoints=work.endpoints(),
     )
 
 
@@ -715,10 +727,13 @@ def _resolve(
 def _replace_approvers(
     work: _Work, stage: RequestStage, approvers: Sequence[Resolved], *, cause: str
 ) -> Resolution:
-    sql.execute(
-        f"DELETE FROM {sql.table(StageApprover)} WHERE request_stage_id = %s",  # noqa: S608 - identifiers from model metadata
-        [stage.pk],
-    )
+    # A stage opening for its first round has had no approvers yet: nothing to
+    # delete (the hot path of submitting and of a decision opening the next stage).
+    if stage.round > 1 or cause != ResolutionCause.OPENED:
+        sql.execute(
+            f"DELETE FROM {sql.table(StageApprover)} WHERE request_stage_id = %s",  # noqa: S608 - identifiers from model metadata
+            [stage.pk],
+        )
     sql.insert(
         StageApprover,
         [
@@ -803,30 +818,15 @@ def _open_stage(
     _schedule(work, stage)
     request = work.request
     person_ids = [r.person_id for r in approvers]
-    notifications.notify(
-        work.organisation,
-        recipients=_users_of(person_ids),
-        event_type=events.APPROVAL_STAGE_OPENED,
-        key=f"approval:{request.pk}:stage:{stage.pk}:round:{stage.round}:opened",
-        title=(
-            _text(
-                gettext_noop("Returned to you for another look: %(title)s"),
-                title=request.title,
-            )
-            if returned
-            else _text(
-                gettext_noop("Waiting for your decision: %(title)s"),
-                title=request.title,
-            )
-        ),
-        body=_text(
-            gettext_noop("Stage %(order)d: %(stage)s."),
-            order=stage.order,
-            stage=stage.stage.name,
-        ),
-        url=request_path(request),
-        now=work.now,
+    _tell_stage_opened(
+        work,
+        stage,
+        person_ids,
+        gettext_noop("Returned to you for another look: %(title)s")
+        if returned
+        else gettext_noop("Waiting for your decision: %(title)s"),
     )
+    _tell_stand_ins(work, stage, person_ids)
     _publish(
         work,
         events.APPROVAL_STAGE_OPENED,
@@ -849,6 +849,54 @@ def _open_stage(
         },
     )
     return approvers
+
+
+def _tell_stand_ins(
+    work: _Work, stage: RequestStage, approver_ids: Sequence[int]
+) -> None:
+    """Who stands in for an approver when the stage opens (an absence with a
+    delegate, a delegation working now, for this route) may decide too: tell
+    them. Never the requester, who cannot decide through a delegation."""
+    request = work.request
+    asked = set(approver_ids)
+    stand_ins = [
+        person_id
+        for person_id in delegations.stand_ins(
+            asked, at=work.now, route_id=request.route_version.route_id
+        )
+        if person_id not in asked and person_id != request.requester_id
+    ]
+    if stand_ins:
+        _tell_stage_opened(
+            work,
+            stage,
+            stand_ins,
+            gettext_noop(
+                "You stand in for an approver, waiting for a decision: %(title)s"
+            ),
+        )
+
+
+def _tell_stage_opened(
+    work: _Work, stage: RequestStage, person_ids: Sequence[int], title: str
+) -> None:
+    """Tell these people the stage opened (`title`: a `gettext_noop` message
+    with the request's %(title)s), once a round each."""
+    request = work.request
+    notifications.notify(
+        work.organisation,
+        recipients=_users_of(person_ids),
+        event_type=events.APPROVAL_STAGE_OPENED,
+        key=f"approval:{request.pk}:stage:{stage.pk}:round:{stage.round}:opened",
+        title=_text(title, title=request.title),
+        body=_text(
+            gettext_noop("Stage %(order)d: %(stage)s."),
+            order=stage.order,
+            stage=stage.stage.name,
+        ),
+        url=request_path(request),
+        now=work.now,
+    )
 
 
 def _close_stage(work: _Work, stage: RequestStage, status: str) -> None:
@@ -917,16 +965,19 @@ def _complete_if_reached(
     decided_by: User,
     approved: Sequence[int],
     subject: Any = None,
+    past: _Past | None = None,
 ) -> bool:
     """Close the stage approved when its approvals (the slots that approved in
     its round) reached what it needs; open the next one, or approve the request
-    (and apply it to the subject)."""
+    (and apply it to the subject). `past`: the request's decisions, when known."""
     if len(approved) < stage.required:
         return False
     _close_stage(work, stage, StageStatus.APPROVED)
     following = [s for s in stages if s.order > stage.order]
     if following:
-        _open_stage(work, following[0], cause=_cause_of_opening(following[0]))
+        _open_stage(
+            work, following[0], cause=_cause_of_opening(following[0]), past=past
+        )
         work.set(current_stage=following[0].order)
         return True
     request = work.request
@@ -1439,6 +1490,7 @@ def _record_reresolution(
             "required": required,
         },
     )
+    _tell_owner_if_unreachable(work, stage, approvers, before, approved=approved)
     if added:
         request = work.request
         notifications.notify(
@@ -1462,6 +1514,82 @@ def _record_reresolution(
             now=work.now,
         )
     return resolution
+
+
+def _tell_owner_if_unreachable(
+    work: _Work,
+    stage: RequestStage,
+    approvers: Sequence[Resolved],
+    before: Sequence[Resolved],
+    *,
+    approved: Sequence[int],
+) -> None:
+    """A re-resolution left the stage with fewer people who can approve (those
+    who approved in this round and those still asked) than it needs: it can no
+    longer complete, and would wait silently. Tell the route's owner (the holders
+    of its owner position, else the organisation's administrators) once a round,
+    and audit it when it happens (not again while it stays so)."""
+    needed = stage.required
+    possible = len(set(approved) | _ids(approvers))
+    if possible >= needed or len(set(approved) | _ids(before)) < needed:
+        return
+    request = work.request
+    owners = _owners(work)
+    recipients = _users_of(owners) if owners else _administrators(work)
+    notifications.notify(
+        work.organisation,
+        recipients=recipients,
+        event_type=events.APPROVAL_OVERDUE,
+        key=(f"approval:{request.pk}:stage:{stage.pk}:round:{stage.round}:unreachable"),
+        title=_text(
+            gettext_noop("An approval you own can no longer be completed: %(title)s"),
+            title=request.title,
+        ),
+        body=_text(
+            gettext_noop(
+                "Stage %(order)d (%(stage)s) needs %(needed)d approvals; after a "
+                "change in the organisation, the people who can still approve it "
+                "can give only %(possible)d. Appoint someone to the approvers' "
+                "position (an acting holder will do), or ask the requester to "
+                "withdraw the request and ask again."
+            ),
+            order=stage.order,
+            stage=stage.stage.name,
+            needed=needed,
+            possible=possible,
+        ),
+        url=request_path(request),
+        urgent=True,
+        now=work.now,
+    )
+    work.record(
+        AuditVerb.REMINDED,
+        {
+            "stage": stage.order,
+            "round": stage.round,
+            "unreachable": {"needed": needed, "possible": possible},
+            "owners": sorted(owners),
+            "administrators": (
+                [] if owners else sorted(user.pk for user in recipients)
+            ),
+        },
+    )
+
+
+def _administrators(work: _Work) -> list[User]:
+    """The organisation's active administrators (whom a route without an owner
+    falls back to)."""
+    return [
+        sql.instance(User, {"id": pk})
+        for pk in Membership.objects.filter(
+            organisation_id=work.organisation.pk,
+            role=Role.ADMIN,
+            is_active=True,
+            user__is_active=True,
+        )
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+    ]
 
 
 def _ids(approvers: Iterable[Resolved]) -> set[int]:
@@ -1562,11 +1690,17 @@ def decide(
         "decided_at": now,
         "is_current": True,
     }
-    try:
-        with transaction.atomic():
-            [pk] = sql.insert(Decision, [row])
-    except IntegrityError as error:  # the slot was decided meanwhile
-        raise Conflict(_("This approver has already decided.")) from error
+    # One statement, no savepoint: a slot decided meanwhile (the constraint
+    # `one_decision_per_slot`) writes nothing and is a lost race.
+    written = insert_ignoring_conflicts(
+        Decision,
+        [row],
+        unique=["request_stage_id", "round", "slot_person_id"],
+        returning=["id"],
+    )
+    if not written:
+        raise Conflict(_("This approver has already decided."))
+    [(pk,)] = written
     decision = Decision(pk=pk, **row)
     decision._state.adding = False
     decision.request = locked
@@ -1589,6 +1723,7 @@ def decide(
             decided_by=actor,
             approved=[*past.approved(stage), slot.person_id],
             subject=subject,
+            past=past.adding(decision),
         )
     elif outcome == Outcome.REJECT:
         _close_stage(work, stage, StageStatus.REJECTED)
@@ -1680,6 +1815,7 @@ def _return(
         )
         _close_stage(work, stage, StageStatus.RETURNED)
         work.set(status=RequestStatus.RETURNED, current_stage=None)
+        _status_changed(request, RequestStatus.RETURNED, work.now)
         _tell_requester(
             work,
             event_type=events.APPROVAL_DECIDED,
@@ -1695,6 +1831,15 @@ def _return(
 
 
 # --- the requester's own moves ----------------------------------------------------------
+
+
+def _status_changed(request: ApprovalRequest, status: str, now: dt.datetime) -> None:
+    """Tell the subject's adapter, when it asks to be told (subjects.Adapter)."""
+    adapter = subjects.adapter_for(request.subject_kind)
+    if adapter.on_status_changed is not None:
+        adapter.on_status_changed(
+            adapter.load(request.subject_id), request, status, now
+        )
 
 
 def _require_requester(locked: ApprovalRequest, actor: User, refusal: str) -> None:
@@ -1724,6 +1869,7 @@ def withdraw(
     before = locked.status
     _settle(work, RequestStatus.WITHDRAWN, _stages(locked))
     work.save_request()
+    _status_changed(locked, RequestStatus.WITHDRAWN, now)
     work.record(AuditVerb.WITHDRAWN, {"status": [before, RequestStatus.WITHDRAWN]})
     work.finish()
     return locked
@@ -1779,6 +1925,7 @@ def resubmit(
     _open_stage(work, stages[0], cause=_cause_of_opening(stages[0]))
     work.set(current_stage=stages[0].order)
     work.save_request()
+    _status_changed(locked, RequestStatus.OPEN, now)
     work.finish()
     return locked
 

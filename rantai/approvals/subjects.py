@@ -36,6 +36,12 @@ class Adapter:
     # The condition fields a route of this kind may test, for validation and the UI:
     # {name: label}; "run." prefixes any run field key.
     field_names: Callable[[], dict[str, str]]
+    # Optional: told when the request is returned to the requester, withdrawn or
+    # resubmitted (the new status: returned, withdrawn, open), in the same
+    # transaction, after the request's status is set.
+    on_status_changed: (
+        Callable[[Any, ApprovalRequest, str, dt.datetime], None] | None
+    ) = None
 
 
 _adapters: dict[str, Adapter] = {}

@@ -60,6 +60,9 @@ class AuditVerb(models.TextChoices):
     DELEGATION_REVOKED = "delegation_revoked", _("delegation revoked")
     ABSENCE_RECORDED = "absence_recorded", _("absence recorded")
     ABSENCE_CANCELLED = "absence_cancelled", _("absence cancelled")
+    SUBMITTED = "submitted", _("submitted")
+    VALIDATED = "validated", _("validated")
+    COMPUTED = "computed", _("computed")
 
 
 class AuditEvent(models.Model):

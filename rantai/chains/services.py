@@ -76,7 +76,7 @@ from rantai.chains.rules import (
     validate_version,
 )
 from rantai.chains.scheduling import DepInput
-from rantai.core import sql
+from rantai.core import sql, versioning
 from rantai.core.concurrency import compare_and_set, lock_current
 from rantai.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from rantai.core.validation import field_values as _field_values
@@ -656,42 +656,16 @@ def new_draft(
 
 def _copy_version(source: ProcedureVersion, target: ProcedureVersion) -> None:
     RunField.objects.bulk_create(
-        [
-            RunField(
-                organisation_id=f.organisation_id,
-                procedure_version=target,
-                key=f.key,
-                label=f.label,
-                field_type=f.field_type,
-                required=f.required,
-                choices=f.choices,
-                unit=f.unit,
-                sort_order=f.sort_order,
-            )
-            for f in source.fields.all()
-        ]
+        versioning.copies(
+            source.fields.all(),
+            ("organisation", *RUN_FIELD_FIELDS, "sort_order"),
+            procedure_version=target,
+        )
     )
     old_steps = list(source.steps.all())
-    new_steps = [
-        Step(
-            organisation_id=s.organisation_id,
-            procedure_version=target,
-            key=s.key,
-            name=s.name,
-            description=s.description,
-            duty_id=s.duty_id,
-            duration_value=s.duration_value,
-            duration_unit=s.duration_unit,
-            evidence_description=s.evidence_description,
-            requires_evidence=s.requires_evidence,
-            requires_approval=s.requires_approval,
-            condition_field=s.condition_field,
-            condition_operator=s.condition_operator,
-            condition_value=s.condition_value,
-            sort_order=s.sort_order,
-        )
-        for s in old_steps
-    ]
+    new_steps = versioning.copies(
+        old_steps, ("organisation", *STEP_FIELDS), procedure_version=target
+    )
     Step.objects.bulk_create(new_steps)
     mapping = {old.pk: new.pk for old, new in zip(old_steps, new_steps, strict=True)}
     StepRole.objects.bulk_create(
@@ -739,48 +713,22 @@ def publish(
         raise ValidationFailed(
             {"__all__": [problem.message for problem in problems]}, code="unpublishable"
         )
-    entries: list[audit.Entry] = []
-    previous = ProcedureVersion.objects.filter(
-        procedure_id=locked.procedure_id, status=VersionStatus.PUBLISHED
-    ).first()
-    if previous is not None:
-        compare_and_set(
-            previous,
-            expected_version=None,
-            fields={
-                "status": VersionStatus.RETIRED,
-                "retired_at": now,
-                "updated_at": now,
-            },
-        )
-        entries.append(
-            audit.Entry(
-                verb=AuditVerb.RETIRED,
-                target=previous,
-                changes={
-                    "status": [VersionStatus.PUBLISHED, VersionStatus.RETIRED],
-                    "replaced_by": locked.number,
-                },
-            )
-        )
-    compare_and_set(
+    changes = versioning.publish(
         version,
+        number=locked.number,
+        previous=ProcedureVersion.objects.filter(
+            procedure_id=locked.procedure_id, status=VersionStatus.PUBLISHED
+        ).first(),
         expected_version=expected_version,
-        fields={
-            "status": VersionStatus.PUBLISHED,
-            "published_at": now,
-            "published_by_id": actor.pk,
-            "updated_at": now,
-        },
+        actor_id=actor.pk,
+        now=now,
+        statuses=VersionStatus,
     )
-    entries.append(
-        audit.Entry(
-            verb=AuditVerb.PUBLISHED,
-            target=version,
-            changes={"status": [VersionStatus.DRAFT, VersionStatus.PUBLISHED]},
-        )
+    audit.record_many(
+        locked.organisation,
+        actor=actor,
+        entries=[audit.Entry(**change.entry()) for change in changes],
     )
-    audit.record_many(locked.organisation, actor=actor, entries=entries)
     return version
 
 
@@ -795,19 +743,11 @@ def retire(
     """Stop new runs of a published version; running runs keep it."""
     now = _now(now)
     _require_procedure_editor(version.procedure, actor)
-    if version.status != VersionStatus.PUBLISHED:
-        raise ValidationFailed(_("Only a published version can be retired."))
-    compare_and_set(
-        version,
-        expected_version=expected_version,
-        fields={"status": VersionStatus.RETIRED, "retired_at": now, "updated_at": now},
+    change = versioning.retire(
+        version, expected_version=expected_version, now=now, statuses=VersionStatus
     )
-    audit.record(
-        version.organisation,
-        actor=actor,
-        verb=AuditVerb.RETIRED,
-        target=version,
-        changes={"status": [VersionStatus.PUBLISHED, VersionStatus.RETIRED]},
+    audit.record_many(
+        version.organisation, actor=actor, entries=[audit.Entry(**change.entry())]
     )
     return version
 

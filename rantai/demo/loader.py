@@ -6,6 +6,11 @@ the coordination flow (docs/user-guide/coordination.md): an approval route for
 shipments above the value limit, a run whose export approval waits on it (its first
 stage escalated for real by the timer service), the director away on official travel
 with his approvals delegated, a nudge and a few notifications.
+
+The workload analysis (docs/user-guide/workload.md) of the Export unit for the
+current year is half-way: opened by the HR analyst, some positions validated by the
+head of export, one waiting for her, her own still being filled in, and computed,
+with one position overloaded and one underloaded.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -55,6 +61,8 @@ from rantai.notifications.models import Delivery, Notification
 from rantai.org import membership
 from rantai.org import services as org
 from rantai.org.models import AbsenceKind, Duty, Party, PartyKind, Person, Position
+from rantai.workload import services as workload
+from rantai.workload.models import Analysis, Entry, PositionSheet
 
 DEMO_SLUG = "nusantara-makmur"
 DEMO_PASSWORD = "rantai-demo"  # noqa: S105 - printed for the demo on purpose
@@ -147,6 +155,9 @@ POSITIONS: list[tuple[str, str, str, str | None, int, str, list[tuple[str, str]]
         [
             ("Price shipping costs", "quotation"),
             ("Approve shipments above the value limit", "approval"),
+            ("Memverifikasi harga pengiriman", "pengiriman"),
+            ("Menyusun laporan kinerja ekspor", "laporan"),
+            ("Memimpin rapat koordinasi ekspor", "rapat"),
         ],
     ),
     (
@@ -159,6 +170,35 @@ POSITIONS: list[tuple[str, str, str, str | None, int, str, list[tuple[str, str]]
         [
             ("Prepare shipping documents", "document set"),
             ("Book forwarder pickup", "booking"),
+            ("Mengajukan pemberitahuan ekspor barang (PEB)", "PEB"),
+            ("Mengarsipkan berkas pengiriman", "berkas"),
+        ],
+    ),
+    (
+        "EXP-CUSTOMS",
+        "Analis Kepabeanan",
+        "EXP",
+        "EXP-HEAD",
+        1,
+        "Checks tariff classifications and customs documents (vacant).",
+        [
+            ("Menyusun dokumen ekspor", "dokumen"),
+            ("Memeriksa klasifikasi tarif (kode HS) barang ekspor", "jenis barang"),
+            ("Mendampingi pemeriksaan fisik barang oleh Bea Cukai", "pemeriksaan"),
+        ],
+    ),
+    (
+        "EXP-ADM",
+        "Pengadministrasi Ekspor",
+        "EXP",
+        "EXP-HEAD",
+        1,
+        "Keeps the export unit's correspondence, customer data and records.",
+        [
+            ("Mencatat surat masuk dan keluar", "surat"),
+            ("Memperbarui data pelanggan ekspor", "data pelanggan"),
+            ("Menyiapkan bahan rapat unit", "rapat"),
+            ("Menyusun rekap pengiriman bulanan", "rekap"),
         ],
     ),
     (
@@ -269,8 +309,23 @@ PEOPLE: list[tuple[str | None, str, str, str, str | None, str | None]] = [
     (None, "Andi Pratama", "andi@nusantara-makmur.test", "NM-0031", None, None),
     ("agus", "Agus Salim", "agus@nusantara-makmur.test", "NM-0015", Role.MEMBER, None),
     ("rina", "Rina Kusuma", "rina@nusantara-makmur.test", "NM-0021", Role.MEMBER, None),
-    (None, "Yusuf Hidayat", "yusuf@nusantara-makmur.test", "NM-0044", None, None),
+    (
+        "yusuf",
+        "Yusuf Hidayat",
+        "yusuf@nusantara-makmur.test",
+        "NM-0044",
+        Role.MEMBER,
+        None,
+    ),
     (None, "Maya Sari", "maya@nusantara-makmur.test", "NM-0045", None, None),
+    (
+        "dimas",
+        "Dimas Saputra",
+        "dimas@nusantara-makmur.test",
+        "NM-0046",
+        Role.MEMBER,
+        None,
+    ),
     (
         "budi",
         "Budi Santoso",
@@ -309,6 +364,7 @@ HOLDINGS = [
     ("Rina Kusuma", "EXP-HEAD", False),
     ("Yusuf Hidayat", "EXP-DOC", False),
     ("Maya Sari", "EXP-DOC", False),
+    ("Dimas Saputra", "EXP-ADM", False),
     ("Budi Santoso", "WH-COORD", False),
     ("Budi Santoso", "WH-HEAD", True),  # acting head of warehouse (Plt)
     ("Eko Prasetyo", "WH-PACKER", False),
@@ -327,10 +383,15 @@ LOGIN_NOTES = {
     "sari": "member: Kepala Pemasaran; decides approvals a.n. hendra this week",
     "agus": "member: Kepala Produksi",
     "rina": (
-        "member: Kepala Ekspor, owner of the shipment procedure and its approval route"
+        "member: Kepala Ekspor, owner of the shipment procedure and its approval "
+        "route; validates her unit's workload entries"
     ),
+    "yusuf": (
+        "member: Staf Dokumen Ekspor; his workload entries wait for rina's validation"
+    ),
+    "dimas": "member: Pengadministrasi Ekspor (workload validated: underloaded)",
     "budi": "member: Koordinator Pengiriman and acting (Plt) Kepala Gudang",
-    "fajar": "member: Analis SDM (workload analyst)",
+    "fajar": ("member: Analis SDM, the workload analyst of the Export unit's analysis"),
     "auditor": "auditor: reads everything, changes nothing",
     "joko": "external partner: PT Ekspedisi Cepat (forwarder)",
     "lina": "external partner: customer in Kota A",
@@ -362,7 +423,7 @@ def load(*, today: dt.date | None = None) -> Organisation:
                 email=email,
                 password=DEMO_PASSWORD,
                 full_name=full_name,
-                language="id" if username in {"budi", "joko"} else "en",
+                language="id" if username in {"budi", "joko", "yusuf"} else "en",
             )
             users[username] = user
     admin = users["admin"]
@@ -484,6 +545,13 @@ def load(*, today: dt.date | None = None) -> Organisation:
             users=users,
             positions=positions,
             people=people,
+            now=now,
+        )
+        load_workload(
+            organisation,
+            users=users,
+            parties=parties,
+            positions=positions,
             now=now,
         )
     return organisation
@@ -1073,3 +1141,179 @@ def _run_waiting_for_approval(
     chains.refresh_schedule(run, now=now)
     request.refresh_from_db()
     return request
+
+
+# --- workload: the analysis of the Export unit -------------------------------------
+
+WORKLOAD_UNIT = "EXP"
+# position code → (duty title, volume, per, standard time, time unit): the figures
+# each incumbent (for the vacant position, the analyst) filled in. With the default
+# method (Permenpan RB 1/2020: 300 effective minutes a day, 1,500 a week, 6,250 a
+# month, 75,000 a year) they give:
+# * Kepala Ekspor: 0.60 + 0.12 + 0.90 + 0.1536 + 0.16 = 1.9336 people for one
+#   holder, EJ 1.93 (grade A) and an FTE above 1.28: overloaded;
+# * Pengadministrasi Ekspor: 0.1667 + 0.096 + 0.06 + 0.0768 = 0.3995 for one
+#   holder, EJ 0.40 (grade E) and an FTE below 1.00: underloaded;
+# * Analis Kepabeanan (vacant): 0.40 + 0.216 + 0.1152 = 0.7312, one person short;
+# * Staf Dokumen Ekspor: 0.80 + 0.20 + 0.3333 + 0.288 = 1.6213 for two holders,
+#   EJ 0.81 (grade C).
+WORKLOAD_FIGURES: dict[str, list[tuple[str, str, str, str, str]]] = {
+    "EXP-HEAD": [
+        ("Price shipping costs", "4", "day", "45", "minute"),
+        ("Approve shipments above the value limit", "3", "week", "60", "minute"),
+        ("Memverifikasi harga pengiriman", "6", "day", "45", "minute"),
+        ("Menyusun laporan kinerja ekspor", "1", "month", "16", "hour"),
+        ("Memimpin rapat koordinasi ekspor", "2", "week", "2", "hour"),
+    ],
+    "EXP-DOC": [
+        ("Prepare shipping documents", "8", "day", "30", "minute"),
+        ("Book forwarder pickup", "6", "day", "10", "minute"),
+        ("Mengajukan pemberitahuan ekspor barang (PEB)", "25", "week", "20", "minute"),
+        ("Mengarsipkan berkas pengiriman", "120", "month", "15", "minute"),
+    ],
+    "EXP-CUSTOMS": [
+        ("Menyusun dokumen ekspor", "10", "week", "60", "minute"),
+        (
+            "Memeriksa klasifikasi tarif (kode HS) barang ekspor",
+            "30",
+            "month",
+            "45",
+            "minute",
+        ),
+        (
+            "Mendampingi pemeriksaan fisik barang oleh Bea Cukai",
+            "4",
+            "month",
+            "3",
+            "hour",
+        ),
+    ],
+    "EXP-ADM": [
+        ("Mencatat surat masuk dan keluar", "10", "day", "5", "minute"),
+        ("Memperbarui data pelanggan ekspor", "40", "month", "15", "minute"),
+        ("Menyiapkan bahan rapat unit", "1", "week", "90", "minute"),
+        ("Menyusun rekap pengiriman bulanan", "1", "month", "8", "hour"),
+    ],
+}
+
+
+def _fill_sheet(
+    sheet: PositionSheet, *, user: User, moment: dt.datetime
+) -> PositionSheet:
+    """The incumbent (or, for a vacant position, the analyst) fills in every
+    entry of the sheet with the figures of WORKLOAD_FIGURES."""
+    figures = {
+        title: (volume, period, time, unit)
+        for title, volume, period, time, unit in WORKLOAD_FIGURES[sheet.position.code]
+    }
+    for entry in Entry.objects.filter(sheet=sheet).order_by("sort_order", "id"):
+        volume, period, time, unit = figures[entry.title]
+        workload.set_entry(
+            entry,
+            actor=user,
+            volume=Decimal(volume),
+            volume_period=period,
+            standard_time=Decimal(time),
+            time_unit=unit,
+            expected_version=entry.version,
+            now=moment,
+        )
+    sheet.refresh_from_db()
+    return sheet
+
+
+def _submit_sheet(
+    sheet: PositionSheet, *, user: User, moment: dt.datetime
+) -> ApprovalRequest:
+    workload.submit_sheet(sheet, actor=user, expected_version=sheet.version, now=moment)
+    return ApprovalRequest.objects.get(
+        subject_kind=SubjectKind.WORKLOAD_SHEET, subject_id=sheet.pk
+    )
+
+
+def load_workload(
+    organisation: Organisation,
+    *,
+    users: dict[str, User],
+    parties: dict[str, Party],
+    positions: dict[str, Position],
+    now: dt.datetime,
+) -> Analysis:
+    """The workload analysis (ABK) of the Export unit for the current year, half
+    way, all through the services and dated over the last two weeks:
+
+    * the HR analyst (fajar, Analis SDM) opened it: a sheet for each of the unit's
+      four positions, an entry for each duty; the default approval routes were
+      made (the superior of a position validates its entries, the analyst's
+      superior approves the analysis);
+    * the analyst filled in the vacant Analis Kepabeanan and the Pengadministrasi
+      Ekspor (dimas) his own; both submitted, and the Kepala Ekspor (rina)
+      validated both;
+    * rina filled in her own sheet but has not submitted it (a draft);
+    * yusuf filled in the sheet of the Staf Dokumen Ekspor yesterday and
+      submitted it: it waits for rina's validation;
+    * the analyst computed the analysis, so its page shows the results: the
+      Kepala Ekspor overloaded (EJ above 1, grade A, FTE overload), the
+      Pengadministrasi Ekspor underloaded (grade E, FTE underload)."""
+    cal = calendar_spec(organisation)
+    day = 480
+    fajar, rina = users["fajar"], users["rina"]
+    year = now.astimezone(zoneinfo.ZoneInfo(organisation.time_zone)).year
+    opened_at = subtract_working_minutes(cal, now, 10 * day)
+
+    def after(minutes: int) -> dt.datetime:
+        return add_working_minutes(cal, opened_at, minutes)
+
+    analysis = workload.open_analysis(
+        parties[WORKLOAD_UNIT],
+        actor=fajar,
+        year=year,
+        analyst_position=positions["HR-ANALYST"],
+        now=opened_at,
+    )
+    sheets = {
+        sheet.position.code: sheet
+        for sheet in PositionSheet.objects.filter(analysis=analysis).select_related(
+            "position"
+        )
+    }
+    validated = []
+    for code, user, offset in [
+        ("EXP-CUSTOMS", fajar, 120),  # vacant: the analyst fills it in
+        ("EXP-ADM", users["dimas"], day + 60),
+    ]:
+        sheet = _fill_sheet(sheets[code], user=user, moment=after(offset))
+        validated.append(_submit_sheet(sheet, user=user, moment=after(offset + 30)))
+    decided_at = after(3 * day + 90)
+    for request in validated:
+        # rina opens the bell's link, then decides
+        notifications.mark_read(
+            Notification.objects.get(
+                organisation=organisation,
+                recipient=rina,
+                event_type=events.APPROVAL_STAGE_OPENED,
+                key__startswith=f"approval:{request.pk}:",
+            ),
+            actor=rina,
+            now=decided_at - dt.timedelta(minutes=10),
+        )
+        request.refresh_from_db()
+        approvals.decide(
+            request,
+            actor=rina,
+            outcome="approve",
+            comment="Sesuai (checked against last year's records).",
+            expected_version=request.version,
+            now=decided_at,
+        )
+    _fill_sheet(sheets["EXP-HEAD"], user=rina, moment=after(6 * day + 200))
+    yesterday = subtract_working_minutes(cal, now, day)
+    sheet = _fill_sheet(sheets["EXP-DOC"], user=users["yusuf"], moment=yesterday)
+    _submit_sheet(
+        sheet,
+        user=users["yusuf"],
+        moment=add_working_minutes(cal, yesterday, 20),
+    )
+    workload.compute(analysis, actor=fajar, now=subtract_working_minutes(cal, now, 120))
+    analysis.refresh_from_db()
+    return analysis

@@ -85,6 +85,15 @@ RUN: Mapping[str, Field] = {
     "url": STR,
 }
 TASK: Mapping[str, Field] = {"id": INT, "key": STR, "name": STR, "url": STR}
+UNIT: Mapping[str, Field] = {"code": STR, "name": STR}
+ANALYSIS: Mapping[str, Field] = {
+    "id": INT,
+    "unit": obj(UNIT),
+    "year": INT,
+    "revision": INT,
+    "url": STR,
+}
+POSITION: Mapping[str, Field] = {"id": INT, "code": STR, "title": STR}
 
 
 # --- the catalogue ------------------------------------------------------------------
@@ -138,6 +147,17 @@ APPROVAL_NUDGED = "approval.nudged"
 TASK_READY = "task.ready"
 RUN_COMPLETED = "run.completed"
 RUN_LATE = "run.late"
+WORKLOAD_TO_FILL = "workload.to_fill"
+WORKLOAD_SHEETS_VALIDATED = "workload.sheets_validated"
+WORKLOAD_ANALYSIS_DECIDED = "workload.analysis_decided"
+
+_ANALYSIS_EXAMPLE = {
+    "id": 12,
+    "unit": {"code": "EXP", "name": "Export"},
+    "year": 2026,
+    "revision": 1,
+    "url": "https://rantai.example.com/o/acme/workload/12/",
+}
 
 _TYPES = (
     EventType(
@@ -320,6 +340,46 @@ _TYPES = (
         example={
             "run": _RUN_EXAMPLE,
             "projected_finish_at": "2026-03-11T03:30:00+00:00",
+        },
+    ),
+    EventType(
+        WORKLOAD_TO_FILL,
+        1,
+        urgent=False,
+        label=_("Workload entries of your position wait for you"),
+        shape={
+            "analysis": obj(ANALYSIS),
+            "positions": list_of(POSITION),
+            "reason": choice("opened", "returned"),
+        },
+        example={
+            "analysis": _ANALYSIS_EXAMPLE,
+            "positions": [{"id": 7, "code": "EXP-CLERK", "title": "Export clerk"}],
+            "reason": "opened",
+        },
+    ),
+    EventType(
+        WORKLOAD_SHEETS_VALIDATED,
+        1,
+        urgent=False,
+        label=_("Every position of a workload analysis is validated"),
+        shape={"analysis": obj(ANALYSIS)},
+        example={"analysis": _ANALYSIS_EXAMPLE},
+    ),
+    EventType(
+        WORKLOAD_ANALYSIS_DECIDED,
+        1,
+        urgent=False,
+        label=_("A workload analysis was approved, rejected or returned"),
+        shape={
+            "analysis": obj(ANALYSIS),
+            "status": choice("approved", "rejected", "returned"),
+            "decided_by": obj(PERSON),
+        },
+        example={
+            "analysis": _ANALYSIS_EXAMPLE,
+            "status": "approved",
+            "decided_by": _DEWI,
         },
     ),
 )

@@ -31,7 +31,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
@@ -463,18 +463,22 @@ def subscribes(endpoint: WebhookEndpoint, event_type: str) -> bool:
     return not endpoint.event_types or event_type in endpoint.event_types
 
 
-@transaction.atomic
-def publish(
+def active_endpoints(organisation: Organisation) -> list[WebhookEndpoint]:
+    """The organisation's active endpoints (what `publish` needs of them), for a
+    caller that publishes several events in one change and reads them once."""
+    return list(
+        WebhookEndpoint.objects.filter(organisation=organisation, is_active=True).only(
+            "id", "event_types"
+        )
+    )
+
+
+def _checked(
     organisation: Organisation,
-    *,
     event_type: str,
     payload: Mapping[str, Any],
-    event_id: uuid.UUID | str | None = None,
-) -> int:
-    """Queue the event for every active endpoint of the organisation that
-    subscribes to its type, in the caller's transaction; how many deliveries were
-    written. Idempotent per (endpoint, event id): publishing the same event again
-    writes nothing. `payload` is made by `events.build`."""
+    event_id: uuid.UUID | str | None,
+) -> uuid.UUID:
     events.validate_payload(payload)
     if payload["type"] != event_type:
         raise ValueError(f"the payload is a {payload['type']}, not a {event_type}")
@@ -483,33 +487,53 @@ def publish(
     payload_id = uuid.UUID(str(payload["id"]))
     if event_id is not None and uuid.UUID(str(event_id)) != payload_id:
         raise ValueError("event_id differs from the payload's id")
-    targets = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(
-            organisation=organisation, is_active=True
-        ).only("id", "event_types")
-        if subscribes(endpoint, event_type)
-    ]
+    return payload_id
+
+
+def publish(
+    organisation: Organisation,
+    *,
+    event_type: str,
+    payload: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+    event_id: uuid.UUID | str | None = None,
+    endpoints: Sequence[WebhookEndpoint] | None = None,
+) -> int:
+    """Queue the event for every active endpoint of the organisation that
+    subscribes to its type, in the caller's transaction; how many deliveries were
+    written. Idempotent per (endpoint, event id): publishing the same event again
+    writes nothing. `payload` is made by `events.build` — or is a function that
+    makes it, called only when some endpoint takes the event (no endpoint: no
+    payload built, nothing written, no savepoint). `endpoints`: the
+    organisation's `active_endpoints`, when the caller already read them."""
+    if not callable(payload):
+        payload_id = _checked(organisation, event_type, payload, event_id)
+    if endpoints is None:
+        endpoints = active_endpoints(organisation)
+    targets = [endpoint for endpoint in endpoints if subscribes(endpoint, event_type)]
     if not targets:
         return 0
+    if callable(payload):
+        payload = payload()
+        payload_id = _checked(organisation, event_type, payload, event_id)
     now = timezone.now()
-    written = insert_ignoring_conflicts(
-        WebhookDelivery,
-        [
-            {
-                "organisation_id": organisation.pk,
-                "endpoint_id": endpoint.pk,
-                "event_id": payload_id,
-                "event_type": event_type,
-                "payload": dict(payload),
-                "created_at": now,
-                "next_attempt_at": now,
-            }
-            for endpoint in targets
-        ],
-        unique=["endpoint_id", "event_id"],
-        returning=["id"],
-    )
+    with transaction.atomic():
+        written = insert_ignoring_conflicts(
+            WebhookDelivery,
+            [
+                {
+                    "organisation_id": organisation.pk,
+                    "endpoint_id": endpoint.pk,
+                    "event_id": payload_id,
+                    "event_type": event_type,
+                    "payload": dict(payload),
+                    "created_at": now,
+                    "next_attempt_at": now,
+                }
+                for endpoint in targets
+            ],
+            unique=["endpoint_id", "event_id"],
+            returning=["id"],
+        )
     return len(written)
 
 

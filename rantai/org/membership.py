@@ -26,9 +26,30 @@ from rantai.audit.models import AuditVerb
 from rantai.core import outbox
 from rantai.core.concurrency import compare_and_set
 from rantai.core.errors import NotFound, ValidationFailed
-from rantai.org.models import Party, PartyKind
+from rantai.org import extensions
+from rantai.org.models import Holding, Party, PartyKind
 
 INVITATION_DAYS = 14
+
+
+def _authority_may_have_moved(membership: Membership) -> None:
+    """Who may decide follows the membership too (only administrators and members
+    decide): tell the holders-changed handlers about the positions the member's
+    person holds, so open approval stages are resolved again."""
+    position_ids = list(
+        Holding.objects.filter(
+            organisation_id=membership.organisation_id,
+            person__user_id=membership.user_id,
+        )
+        .current()
+        .values_list("position_id", flat=True)
+    )
+    if position_ids:
+        extensions.emit_holders_changed(
+            extensions.holders_changed(
+                membership.organisation_id, position_ids, timezone.now()
+            )
+        )
 
 
 def _digest(raw: str) -> str:
@@ -208,6 +229,7 @@ def accept_invitation(
         },
         target_label=user.display_name,
     )
+    _authority_may_have_moved(membership)
     return membership
 
 
@@ -255,6 +277,7 @@ def add_member(
         changes={"user": user.pk, "role": role, "party": party.pk if party else None},
         target_label=user.display_name,
     )
+    _authority_may_have_moved(membership)
     return membership
 
 
@@ -304,6 +327,8 @@ def change_role(
         ),
         target_label=membership.user.display_name,
     )
+    if before["role"] != role:
+        _authority_may_have_moved(membership)
     return membership
 
 
@@ -336,4 +361,5 @@ def end_membership(
         changes={"is_active": [True, False]},
         target_label=membership.user.display_name,
     )
+    _authority_may_have_moved(membership)
     return membership

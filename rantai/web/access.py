@@ -18,6 +18,7 @@ from django.utils.cache import patch_vary_headers
 
 from rantai.accounts.access import Access, access_for
 from rantai.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from rantai.web.forms import ConfirmForm
 from rantai.web.two_factor import enforce_two_factor
 
 # One form on a page of its own (`form_page`).
@@ -166,3 +167,51 @@ def form_page(
             **context,
         ),
     )
+
+
+def confirm_action(
+    request: HttpRequest,
+    *,
+    version: int,
+    act: Callable[[int], str],
+    success: str,
+    page: Callable[[Form, int], HttpResponse] | None = None,
+    shown_by_page: str = "",
+    **options: Any,
+) -> HttpResponse:
+    """A confirm-and-post action on a versioned thing (publish, retire, deactivate,
+    rotate a secret): GET asks to confirm; a POST calls `act(expected_version)`
+    (one service call, which returns where to go next), says `success` and
+    redirects there. A stale version answers 409 and writes nothing.
+
+    Without `page`, the shared one-form page (`form_page`; `options` are its
+    title, submit, cancel_url, intro, danger, nav...). With `page(form, status)`,
+    a page of its own: a refusal answers 422 with its messages on the form, but
+    for a refusal with the code `shown_by_page` (what that page lists itself)."""
+    form = ConfirmForm(
+        request.POST if request.method == "POST" else None,
+        initial={"version": version},
+    )
+    if page is None:
+        return form_page(
+            request,
+            form,
+            save=lambda data: act(data["version"]),
+            success=success,
+            **options,
+        )
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            next_url = act(form.cleaned_data["version"])
+        except Conflict as error:
+            form.add_error(None, error.message)
+            status = 409
+        except ValidationFailed as error:
+            if not shown_by_page or error.code != shown_by_page:
+                apply_errors(form, error)
+            status = 422
+        else:
+            messages.success(request, success)
+            return redirect(next_url)
+    return page(form, status)

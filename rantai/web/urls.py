@@ -11,4 +11,5 @@ urlpatterns = [
     path("o/<slug:org>/", include("rantai.web.urls_routes")),
     path("o/<slug:org>/", include("rantai.web.urls_approvals")),
     path("o/<slug:org>/", include("rantai.web.urls_notifications")),
+    path("o/<slug:org>/", include("rantai.web.urls_workload")),
 ]

@@ -11,14 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import models
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from rantai.accounts.access import Access
-from rantai.accounts.models import Role
 from rantai.api.common import (
     NO_VERSION,
     OrgSlug,
@@ -31,7 +30,13 @@ from rantai.api.common import (
     single,
 )
 from rantai.api.idempotency import idempotent
-from rantai.api.versions import IF_MATCH, expected_version, with_etag
+from rantai.api.routers.versioned import (
+    change,
+    created_elsewhere,
+    editor_access,
+    with_version_ids,
+)
+from rantai.api.versions import IF_MATCH, expected_version
 from rantai.chains import queries
 from rantai.chains import services as chains
 from rantai.chains.models import (
@@ -48,7 +53,7 @@ from rantai.chains.models import (
     StepRole,
     VersionStatus,
 )
-from rantai.core.errors import NotFound, PermissionDenied
+from rantai.core.errors import NotFound
 from rantai.org import queries as org_queries
 from rantai.org.queries import get_or_404
 
@@ -353,14 +358,9 @@ class DiffOut(Schema):
 
 def _procedures(access: Access) -> QuerySet[Procedure]:
     """Visible procedures with the ids of their published and draft versions."""
-    versions = ProcedureVersion.objects.filter(procedure=OuterRef("pk"))
-    return queries.procedures(access).annotate(
-        published_version_id=Subquery(
-            versions.filter(status=VersionStatus.PUBLISHED).values("pk")[:1]
-        ),
-        draft_version_id=Subquery(
-            versions.filter(status=VersionStatus.DRAFT).values("pk")[:1]
-        ),
+    return with_version_ids(
+        queries.procedures(access),
+        ProcedureVersion.objects.filter(procedure=OuterRef("pk")),
     )
 
 
@@ -372,29 +372,11 @@ def _inside(request: HttpRequest, org_slug: str) -> Access:
 
 
 def _editor(request: HttpRequest, org_slug: str) -> Access:
-    """Auditors and partners never change procedures (403 before anything is
-    looked up); the services decide the rest (administrators, owner's holders)."""
-    access = org_access(request, org_slug)
-    if access.role not in (Role.ADMIN, Role.MEMBER):
-        raise PermissionDenied(
-            _("Only administrators and the procedure's owner can change it.")
-        )
-    return access
-
-
-def _location(request: HttpRequest, org_slug: str, path: str) -> str:
-    """The URL of an object that lives elsewhere than the collection posted to."""
-    prefix = request.path.split(f"/orgs/{org_slug}/", 1)[0]
-    return f"{prefix}/orgs/{org_slug}/{path}"
-
-
-def _created_elsewhere[M: models.Model](
-    request: HttpRequest, response: HttpResponse, org_slug: str, path: str, obj: M
-) -> M:
-    response["Location"] = _location(request, org_slug, f"{path}/{obj.pk}")
-    if hasattr(obj, "version"):
-        with_etag(response, obj)
-    return obj
+    return editor_access(
+        request,
+        org_slug,
+        _("Only administrators and the procedure's owner can change it."),
+    )
 
 
 def _condition(payload: Schema) -> dict[str, Any]:
@@ -471,14 +453,16 @@ def _update_procedure(
     changes: dict[str, Any],
     response: HttpResponse,
 ) -> Procedure:
-    procedure = get_or_404(_procedures(access), procedure_id)
-    chains.update_procedure(
-        procedure,
+    return change(
+        request,
+        response,
+        chains.update_procedure,
+        get_or_404(_procedures(access), procedure_id),
         actor=access.user,
-        expected_version=expected_version(request, version),
+        version=version,
+        answer=lambda: _procedures(access).get(pk=procedure_id),
         **changes,
     )
-    return single(response, _procedures(access).get(pk=procedure.pk))
 
 
 @router.patch(
@@ -573,7 +557,7 @@ def new_draft(
     access = _editor(request, org_slug)
     procedure = queries.procedure(access, procedure_id)
     draft = chains.new_draft(procedure, actor=access.user, notes=payload.notes)
-    return _created_elsewhere(request, response, org_slug, "procedure-versions", draft)
+    return created_elsewhere(request, response, org_slug, "procedure-versions", draft)
 
 
 @router.get("/procedures/{procedure_id}/diff", response=DiffOut)
@@ -649,12 +633,14 @@ def publish_version(
     """Validate and freeze a draft; it replaces the published version. A draft
     that cannot be published answers 422 with every problem in `errors`."""
     access = _editor(request, org_slug)
-    version = chains.publish(
+    return change(
+        request,
+        response,
+        chains.publish,
         queries.version(access, version_id),
         actor=access.user,
-        expected_version=expected_version(request, payload.version),
+        version=payload.version,
     )
-    return single(response, version)
 
 
 @router.post(
@@ -672,12 +658,14 @@ def retire_version(
 ) -> ProcedureVersion:
     """Stop new runs of the published version; running runs keep it."""
     access = _editor(request, org_slug)
-    version = chains.retire(
+    return change(
+        request,
+        response,
+        chains.retire,
         queries.version(access, version_id),
         actor=access.user,
-        expected_version=expected_version(request, payload.version),
+        version=payload.version,
     )
-    return single(response, version)
 
 
 # --- run fields -------------------------------------------------------------------
@@ -699,7 +687,7 @@ def add_run_field(
         actor=access.user,
         **payload.model_dump(),
     )
-    return _created_elsewhere(request, response, org_slug, "run-fields", run_field)
+    return created_elsewhere(request, response, org_slug, "run-fields", run_field)
 
 
 @router.get("/run-fields/{field_id}", response=RunFieldOut)
@@ -768,7 +756,7 @@ def add_step(
         condition_value=payload.condition_value,
         **values,
     )
-    return _created_elsewhere(request, response, org_slug, "steps", step)
+    return created_elsewhere(request, response, org_slug, "steps", step)
 
 
 @router.get("/steps/{step_id}", response=StepOut)
@@ -848,7 +836,7 @@ def add_step_role(
         ),
         party=resolve(org_queries.parties(access), payload.party_id, "party_id"),
     )
-    return _created_elsewhere(request, response, org_slug, "step-roles", step_role)
+    return created_elsewhere(request, response, org_slug, "step-roles", step_role)
 
 
 @router.get("/step-roles/{step_role_id}", response=StepRoleOut)
@@ -895,7 +883,7 @@ def add_dependency(
         lag_value=payload.lag_value,
         lag_unit=payload.lag_unit,
     )
-    return _created_elsewhere(
+    return created_elsewhere(
         request, response, org_slug, "step-dependencies", dependency
     )
 

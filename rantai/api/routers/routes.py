@@ -13,14 +13,13 @@ import datetime as dt
 from typing import Any
 
 from django.db import models
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from rantai.accounts.access import Access
-from rantai.accounts.models import Role
 from rantai.api.common import (
     NO_VERSION,
     OrgSlug,
@@ -32,8 +31,13 @@ from rantai.api.common import (
     single,
 )
 from rantai.api.idempotency import idempotent
-from rantai.api.routers.approvals import location
-from rantai.api.versions import IF_MATCH, expected_version, with_etag
+from rantai.api.routers.versioned import (
+    change,
+    created_elsewhere,
+    editor_access,
+    with_version_ids,
+)
+from rantai.api.versions import IF_MATCH, expected_version
 from rantai.approvals import routes
 from rantai.approvals.models import (
     ApproverRule,
@@ -46,7 +50,6 @@ from rantai.approvals.models import (
     TimeoutAction,
 )
 from rantai.chains.models import ConditionOperator, VersionStatus
-from rantai.core.errors import PermissionDenied
 from rantai.org import queries as org_queries
 from rantai.org.queries import get_or_404
 
@@ -248,27 +251,17 @@ def _reader(request: HttpRequest, org_slug: str) -> Access:
 
 
 def _editor(request: HttpRequest, org_slug: str) -> Access:
-    """Auditors and partners never change routes (403 before anything is looked
-    up); the services decide the rest (administrators, owner's holders)."""
-    access = org_access(request, org_slug)
-    if access.role not in (Role.ADMIN, Role.MEMBER):
-        raise PermissionDenied(
-            _("Only administrators and the route's owner can change it.")
-        )
-    return access
+    return editor_access(
+        request, org_slug, _("Only administrators and the route's owner can change it.")
+    )
 
 
 def _routes(access: Access) -> QuerySet[Route]:
     """The organisation's routes with the ids of their published and draft
     versions."""
-    versions = RouteVersion.objects.filter(route=OuterRef("pk"))
-    return Route.objects.filter(organisation=access.organisation).annotate(
-        published_version_id=Subquery(
-            versions.filter(status=VersionStatus.PUBLISHED).values("pk")[:1]
-        ),
-        draft_version_id=Subquery(
-            versions.filter(status=VersionStatus.DRAFT).values("pk")[:1]
-        ),
+    return with_version_ids(
+        Route.objects.filter(organisation=access.organisation),
+        RouteVersion.objects.filter(route=OuterRef("pk")),
     )
 
 
@@ -300,15 +293,6 @@ def _condition(access: Access, condition_id: int) -> RouteCondition:
     return get_or_404(  # type: ignore[no-any-return]
         RouteCondition.objects.filter(organisation=access.organisation), condition_id
     )
-
-
-def _created_elsewhere[M: models.Model](
-    request: HttpRequest, response: HttpResponse, org_slug: str, path: str, obj: M
-) -> M:
-    response["Location"] = location(request, org_slug, f"{path}/{obj.pk}")
-    if hasattr(obj, "version"):
-        with_etag(response, obj)
-    return obj
 
 
 def _targets(access: Access, payload: Schema) -> dict[str, Any]:
@@ -413,13 +397,16 @@ def _update_route(
     changes: dict[str, Any],
     response: HttpResponse,
 ) -> Route:
-    routes.update_route(
+    return change(
+        request,
+        response,
+        routes.update_route,
         _route(access, route_id),
         actor=access.user,
-        expected_version=expected_version(request, version),
+        version=version,
+        answer=lambda: _routes(access).get(pk=route_id),
         **changes,
     )
-    return single(response, _routes(access).get(pk=route_id))
 
 
 @router.patch("/approvals/routes/{route_id}", response=RouteOut, openapi_extra=IF_MATCH)
@@ -512,7 +499,7 @@ def new_route_draft(
     draft = routes.new_draft(
         _route(access, route_id), actor=access.user, notes=payload.notes
     )
-    return _created_elsewhere(
+    return created_elsewhere(
         request, response, org_slug, "approvals/route-versions", draft
     )
 
@@ -565,12 +552,14 @@ def publish_route_version(
     cannot be published answers 422 (code `unpublishable`) with every problem in
     `errors`."""
     access = _editor(request, org_slug)
-    version = routes.publish(
+    return change(
+        request,
+        response,
+        routes.publish,
         _version(access, version_id),
         actor=access.user,
-        expected_version=expected_version(request, payload.version),
+        version=payload.version,
     )
-    return single(response, version)
 
 
 @router.post(
@@ -588,12 +577,14 @@ def retire_route_version(
 ) -> RouteVersion:
     """Stop new requests on the published version; requests in progress keep it."""
     access = _editor(request, org_slug)
-    version = routes.retire(
+    return change(
+        request,
+        response,
+        routes.retire,
         _version(access, version_id),
         actor=access.user,
-        expected_version=expected_version(request, payload.version),
+        version=payload.version,
     )
-    return single(response, version)
 
 
 # --- stages -------------------------------------------------------------------------
@@ -618,7 +609,7 @@ def add_route_stage(
         **payload.model_dump(exclude={"position_id", "party_id", "person_id"}),
         **_targets(access, payload),
     )
-    return _created_elsewhere(
+    return created_elsewhere(
         request, response, org_slug, "approvals/route-stages", stage
     )
 
@@ -722,7 +713,7 @@ def add_route_condition(
         operator=payload.operator,
         value=payload.value,
     )
-    return _created_elsewhere(
+    return created_elsewhere(
         request, response, org_slug, "approvals/route-conditions", condition
     )
 

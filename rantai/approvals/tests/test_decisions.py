@@ -31,6 +31,8 @@ from rantai.approvals.tests.conftest import DECIDED, SUBMITTED, Kit
 from rantai.audit import services as audit
 from rantai.audit.models import AuditEvent, AuditVerb
 from rantai.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from rantai.notifications import events
+from rantai.notifications.models import Notification
 from rantai.org import membership
 from rantai.org import services as org
 from rantai.org.models import Holding
@@ -643,6 +645,71 @@ def test_a_delegate_with_several_delegators_at_the_stage_chooses_one(kit):
 
     decision = kit.decide(request, kit.team.dewi, on_behalf_of=kit.team.person("eko"))
     assert decision.slot_person_id == kit.team.person("eko").pk
+
+
+def opened_notices(user) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return list(
+        Notification.objects.filter(
+            recipient=user, event_type=events.APPROVAL_STAGE_OPENED
+        )
+        .order_by("id")
+        .values_list("key", "title")
+    )
+
+
+def test_whoever_stands_in_for_an_approver_is_told_when_the_stage_opens(kit):
+    # Dewi stands in for Rina (a delegation), Wawan for Sari (Sari's absence with
+    # a delegate); the requester, Dina, stands in for nobody who decides.
+    delegate(kit, "rina", "dewi")
+    delegation.record_absence(
+        kit.team.person("sari"),
+        actor=kit.o.admin,
+        kind="leave",
+        starts_at=SUBMITTED - dt.timedelta(days=1),
+        ends_at=SUBMITTED + dt.timedelta(days=2),
+        delegate=kit.team.person("wawan"),
+        now=SUBMITTED - dt.timedelta(days=1),
+    )
+    request = kit.submit(two_stages(kit))
+    [stage_1, stage_2] = [kit.stage(request, order) for order in (1, 2)]
+    title = request.title
+
+    assert opened_notices(kit.team.dewi) == [
+        (
+            f"approval:{request.pk}:stage:{stage_1.pk}:round:1:opened",
+            f"You stand in for an approver, waiting for a decision: {title}",
+        )
+    ]
+    assert opened_notices(kit.o.member) == [
+        (
+            f"approval:{request.pk}:stage:{stage_1.pk}:round:1:opened",
+            f"Waiting for your decision: {title}",
+        )
+    ]
+    assert opened_notices(kit.team.wawan) == []  # stage 2 is not open yet
+
+    kit.decide(request, kit.team.dewi)
+
+    assert opened_notices(kit.team.wawan) == [
+        (
+            f"approval:{request.pk}:stage:{stage_2.pk}:round:1:opened",
+            f"You stand in for an approver, waiting for a decision: {title}",
+        )
+    ]
+    assert len(opened_notices(kit.team.dewi)) == 1
+
+
+def test_stand_ins_are_told_only_for_their_route_and_never_the_requester(kit):
+    other = kit.route({"rule": "superior"}, priority=200)
+    delegate(kit, "rina", "dewi", routes=[other.route])
+    delegate(kit, "rina", "dina")  # the requester: she cannot decide her own request
+    request = kit.submit(kit.route({"rule": "superior"}, priority=1))
+
+    assert opened_notices(kit.team.dewi) == []
+    assert opened_notices(kit.team.dina) == []
+    assert [key for key, _title in opened_notices(kit.o.member)] == [
+        f"approval:{request.pk}:stage:{kit.stage(request, 1).pk}:round:1:opened"
+    ]
 
 
 # --- audit ---------------------------------------------------------------------------

@@ -356,6 +356,71 @@ def test_active_for_needs_an_aware_moment(acme: SmallOrg, dewi: Person) -> None:
         delegations.active_for(dewi.pk, at=MON.replace(tzinfo=None))
 
 
+def test_stand_ins_are_the_delegates_working_for_the_route_in_one_query(
+    acme: SmallOrg,
+    dewi: Person,
+    wawan: Person,
+    django_assert_num_queries,  # type: ignore[no-untyped-def]
+) -> None:
+    exports, other = (new_route(acme, code) for code in ("EXP", "OTHER"))
+    # Rina → Dewi for the exports route only; Budi → Wawan for every route; Dewi →
+    # Wawan too (never chained: Wawan does not stand in for Rina through Dewi).
+    delegate(acme, dewi, routes=[exports])
+    delegate(acme, wawan, delegator=acme.budi, actor=acme.admin)
+    delegate(acme, wawan, delegator=dewi, actor=dewi.user)
+
+    with django_assert_num_queries(1):
+        found = delegations.stand_ins(
+            [acme.rina.pk, acme.budi.pk, acme.rina.pk], at=MON, route_id=exports.pk
+        )
+
+    assert found == sorted([dewi.pk, wawan.pk])
+    assert delegations.stand_ins([acme.rina.pk], at=MON, route_id=other.pk) == []
+    assert (
+        delegations.stand_ins([acme.rina.pk], at=MON - SECOND, route_id=exports.pk)
+        == []
+    )
+    assert delegations.stand_ins([acme.rina.pk], at=FRI, route_id=exports.pk) == []
+    assert delegations.stand_ins([dewi.pk], at=MON, route_id=other.pk) == [wawan.pk]
+    # Nobody asked about: no query at all.
+    with django_assert_num_queries(0):
+        assert delegations.stand_ins([], at=MON, route_id=exports.pk) == []
+
+
+def test_stand_ins_follow_absences_and_stop_when_revoked_or_cancelled(
+    acme: SmallOrg, dewi: Person, wawan: Person
+) -> None:
+    route = new_route(acme, "EXP")
+    absence = delegations.record_absence(
+        acme.rina,
+        actor=acme.member,
+        kind=AbsenceKind.LEAVE,
+        starts_at=MON,
+        ends_at=FRI,
+        delegate=dewi,
+        now=NOW,
+    )
+    revoked = delegate(acme, wawan, delegator=acme.budi, actor=acme.admin)
+    back_early = dt.datetime(2026, 3, 11, 13, 0, tzinfo=JAKARTA)
+    people = [acme.rina.pk, acme.budi.pk]
+    assert delegations.stand_ins(people, at=MON, route_id=route.pk) == sorted(
+        [dewi.pk, wawan.pk]
+    )
+
+    org.cancel_absence(absence, actor=acme.member, expected_version=1, now=back_early)
+    delegations.revoke(revoked, actor=acme.admin, expected_version=1, now=back_early)
+
+    assert delegations.stand_ins(
+        people, at=back_early - SECOND, route_id=route.pk
+    ) == sorted([dewi.pk, wawan.pk])
+    assert delegations.stand_ins(people, at=back_early, route_id=route.pk) == []
+
+
+def test_stand_ins_needs_an_aware_moment(acme: SmallOrg) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        delegations.stand_ins([acme.rina.pk], at=MON.replace(tzinfo=None), route_id=1)
+
+
 # --- revoking ---------------------------------------------------------------------
 
 

@@ -679,3 +679,63 @@ def test_approvals_registers_its_guard_handlers_gate_and_rules():
     assert subjects.adapter_for(SubjectKind.TASK_COMPLETION) is adapters.TASK_COMPLETION
     assert timers.registered()[TimerKind.APPROVAL_STAGE] is services.stage_timer_rule
     assert services.on_holders_changed in org.registry.holders_changed
+
+
+# --- the cost of a decision ---------------------------------------------------------
+
+
+def test_a_decision_that_applies_a_deviation_costs_a_fixed_number_of_statements(
+    crew,  # noqa: F811
+    run,
+    deviation_route,
+    django_assert_num_queries,
+):
+    """The statements of `decide` (benchmarks/approval_decisions.py measures the
+    same path): 23 of them apply the deviation (its adapter and
+    `chains.confirm_deviation`, the run's projection included), the rest are the
+    engine's own (50 in all before the decision's INSERT stopped taking a
+    savepoint). Inside the test's transaction, its SAVEPOINT and RELEASE stand for
+    BEGIN and COMMIT."""
+    deviation = skip_target(crew, run)
+    request = request_of(SubjectKind.DEVIATION, deviation.pk)
+
+    with django_assert_num_queries(48) as captured:
+        decide(request, crew.o.member, Outcome.APPROVE, 30)
+
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert (
+        sum("approvals_decision" in s and s.startswith("INSERT") for s in statements)
+        == 1
+    )
+    assert request_of(SubjectKind.DEVIATION, deviation.pk).status == (
+        RequestStatus.APPROVED
+    )
+
+
+def test_a_decision_that_opens_the_next_stage_costs_a_fixed_number_of_statements(
+    crew,  # noqa: F811
+    run,
+    django_assert_num_queries,
+):
+    """41 before the decision's INSERT stopped taking a savepoint, a stage opening
+    for the first time stopped deleting approvers it cannot have, and the
+    request's decisions stopped being read a second time to open the next stage;
+    asking who stands in for its approvers costs one."""
+    publish_route(
+        crew.o,
+        SubjectKind.DEVIATION,
+        code="DEV-TWO",
+        stages=[
+            {"rule": ApproverRule.SUPERIOR},
+            {"rule": ApproverRule.POSITION, "position": crew.warehouse_head},
+        ],
+    )
+    deviation = skip_target(crew, run)
+    request = request_of(SubjectKind.DEVIATION, deviation.pk)
+
+    with django_assert_num_queries(38):
+        decide(request, crew.o.member, Outcome.APPROVE, 30)
+
+    assert approvers(request_of(SubjectKind.DEVIATION, deviation.pk)) == {
+        crew.wawan_person.pk
+    }

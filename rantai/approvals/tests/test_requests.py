@@ -487,6 +487,129 @@ def test_someone_who_approved_and_left_still_counts_once(hooked):
     assert request.status == RequestStatus.APPROVED
 
 
+def leave(kit: Kit, name: str, end_date: dt.date = dt.date(2026, 2, 1)) -> None:
+    holding = Holding.objects.get(person=kit.team.person(name), end_date=None)
+    org.end_holding(
+        holding,
+        actor=kit.o.admin,
+        expected_version=holding.version,
+        end_date=end_date,
+    )
+
+
+def unreachable(user) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    return [
+        (notice.key, notice.title, notice.body)
+        for notice in notices(user, events.APPROVAL_OVERDUE)
+        if notice.key.endswith(":unreachable")
+    ]
+
+
+def test_a_stage_that_can_no_longer_reach_its_quorum_tells_the_owner_once(hooked):
+    kit = hooked
+    # Two of the three QA officers must approve; the director owns the route.
+    request = kit.submit(
+        kit.route(
+            {
+                "rule": "position",
+                "position": kit.team.qa,
+                "mode": "quorum",
+                "quorum": 2,
+            },
+            owner=kit.o.director,
+        )
+    )
+    stage = kit.stage(request, 1)
+
+    leave(kit, "eko")  # Ayu and Fajar can still give the two approvals
+    assert unreachable(kit.team.sari) == []
+
+    leave(kit, "fajar", dt.date(2026, 2, 2))  # only Ayu is left
+
+    assert unreachable(kit.team.sari) == [
+        (
+            f"approval:{request.pk}:stage:{stage.pk}:round:1:unreachable",
+            f"An approval you own can no longer be completed: {request.title}",
+            "Stage 1 (Stage 1) needs 2 approvals; after a change in the "
+            "organisation, the people who can still approve it can give only 1. "
+            "Appoint someone to the approvers' position (an acting holder will "
+            "do), or ask the requester to withdraw the request and ask again.",
+        )
+    ]
+    assert [n.urgent for n in notices(kit.team.sari, events.APPROVAL_OVERDUE)] == [True]
+    assert notices(kit.o.admin, events.APPROVAL_OVERDUE) == []  # the owner is
+    told = AuditEvent.objects.filter(
+        verb=AuditVerb.REMINDED, target_id=str(request.pk)
+    ).get()
+    assert told.changes == {
+        "stage": 1,
+        "round": 1,
+        "unreachable": {"needed": 2, "possible": 1},
+        "owners": [kit.team.person("sari").pk],
+        "administrators": [],
+    }
+    request.refresh_from_db()
+    assert (request.status, request.version) == (RequestStatus.OPEN, 1)
+
+    # Ayu leaves too (the director is asked instead): still short, nothing new.
+    leave(kit, "ayu", dt.date(2026, 2, 3))
+
+    assert kit.approvers(request, 1) == kit.ids("sari")
+    assert len(unreachable(kit.team.sari)) == 1
+    assert verbs(request).count(AuditVerb.REMINDED) == 1
+
+
+def test_approvals_given_still_count_towards_the_quorum(hooked):
+    kit = hooked
+    request = kit.submit(
+        kit.route(
+            {
+                "rule": "position",
+                "position": kit.team.qa,
+                "mode": "quorum",
+                "quorum": 2,
+            },
+            owner=kit.o.director,
+        )
+    )
+    kit.decide(request, kit.team.ayu)
+
+    leave(kit, "eko")
+    leave(kit, "ayu", dt.date(2026, 2, 2))  # approved, then left: her approval counts
+
+    assert unreachable(kit.team.sari) == []
+    assert verbs(request).count(AuditVerb.REMINDED) == 0
+
+    # Fajar leaves too: the vacant position passes up to the director, whose
+    # approval would be the second.
+    leave(kit, "fajar", dt.date(2026, 2, 3))
+
+    assert kit.approvers(request, 1) == kit.ids("sari")
+    assert unreachable(kit.team.sari) == []
+
+
+def test_a_route_without_an_owner_tells_the_administrators(hooked):
+    kit = hooked
+    request = kit.submit(
+        kit.route(
+            {"rule": "position", "position": kit.team.qa, "mode": "quorum", "quorum": 3}
+        )
+    )
+
+    leave(kit, "fajar")
+
+    [(key, _title, body)] = unreachable(kit.o.admin)
+    assert key.startswith(f"approval:{request.pk}:stage:")
+    assert body.startswith("Stage 1 (Stage 1) needs 3 approvals; after a change")
+    assert "can give only 2." in body
+    assert unreachable(kit.team.sari) == []
+    told = AuditEvent.objects.get(verb=AuditVerb.REMINDED, target_id=str(request.pk))
+    assert (told.changes["owners"], told.changes["administrators"]) == (
+        [],
+        [kit.o.admin.pk],
+    )
+
+
 # --- webhooks ------------------------------------------------------------------------------
 
 

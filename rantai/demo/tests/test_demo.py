@@ -103,6 +103,8 @@ def test_every_demo_login_has_its_stated_role(demo):
         "sari",
         "agus",
         "rina",
+        "yusuf",
+        "dimas",
         "budi",
         "fajar",
         "auditor",

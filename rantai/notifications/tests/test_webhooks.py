@@ -346,6 +346,110 @@ def test_publish_refuses_payloads_that_do_not_match(acme, other_org):
         )
 
 
+def test_a_payload_made_on_demand_is_made_only_when_some_endpoint_takes_it(
+    acme,
+    django_assert_num_queries,  # type: ignore[no-untyped-def]
+):
+    made: list[str] = []
+
+    def payload(event_type: str = "run.late"):  # type: ignore[no-untyped-def]
+        made.append(event_type)
+        return _payload(acme, event_type, event_id=event_id)
+
+    event_id = uuid.uuid4()
+    # No active endpoint: one query, nothing made, nothing written.
+    with django_assert_num_queries(1):
+        assert (
+            webhooks.publish(
+                acme.organisation,
+                event_type="run.late",
+                payload=payload,
+                event_id=event_id,
+            )
+            == 0
+        )
+    assert made == []
+
+    _endpoint(acme, "https://late.example.com/", event_types=["run.late"])
+    # An endpoint, but not for this type: still nothing made.
+    assert (
+        webhooks.publish(
+            acme.organisation,
+            event_type="task.ready",
+            payload=lambda: payload("task.ready"),
+        )
+        == 0
+    )
+    assert made == []
+
+    assert (
+        webhooks.publish(
+            acme.organisation, event_type="run.late", payload=payload, event_id=event_id
+        )
+        == 1
+    )
+    assert made == ["run.late"]
+    assert [d.event_id for d in WebhookDelivery.objects.all()] == [event_id]
+
+
+def test_endpoints_read_once_are_not_read_again(
+    acme,
+    django_assert_num_queries,  # type: ignore[no-untyped-def]
+):
+    with django_assert_num_queries(1):
+        none = webhooks.active_endpoints(acme.organisation)
+    assert none == []
+    with django_assert_num_queries(0):
+        assert (
+            webhooks.publish(
+                acme.organisation,
+                event_type="run.late",
+                payload=lambda: _payload(acme),
+                endpoints=none,
+            )
+            == 0
+        )
+
+    endpoint, _secret = _endpoint(acme, "https://all.example.com/")
+    webhooks.create_endpoint(
+        acme.organisation,
+        actor=acme.admin,
+        name="off",
+        url="https://off.example.com/",
+    )
+    off = webhooks.active_endpoints(acme.organisation)[-1]
+    webhooks.deactivate_endpoint(off, actor=acme.admin, expected_version=1)
+    found = webhooks.active_endpoints(acme.organisation)
+    assert [e.pk for e in found] == [endpoint.pk]
+    assert (
+        webhooks.publish(
+            acme.organisation,
+            event_type="run.late",
+            payload=_payload(acme),
+            endpoints=found,
+        )
+        == 1
+    )
+
+
+def test_a_payload_made_on_demand_is_checked_like_any_other(acme):
+    _endpoint(acme, "https://all.example.com/")
+    with pytest.raises(ValueError):
+        webhooks.publish(
+            acme.organisation,
+            event_type="task.ready",
+            payload=lambda: _payload(acme),
+        )
+    with pytest.raises(ValueError):
+        webhooks.publish(
+            acme.organisation,
+            event_type="run.late",
+            payload=lambda: _payload(acme),
+            event_id=uuid.uuid4(),
+        )
+    assert not WebhookDelivery.objects.exists()
+
+
 # --- the address guard ------------------------------------------------------------
 
 

@@ -12,9 +12,11 @@ from collections.abc import Iterator
 import pytest
 from django.utils import timezone
 
+from rantai.accounts.models import Membership, Role
 from rantai.audit.models import AuditEvent
 from rantai.core.errors import ValidationFailed
 from rantai.org import extensions
+from rantai.org import membership as memberships
 from rantai.org import services as org
 from rantai.org.extensions import HoldersChanged
 from rantai.org.models import AbsenceKind, Holding, PartyKind
@@ -301,3 +303,34 @@ def test_changes_outside_authority_tell_nobody(
     )
     assert AuditEvent.objects.count() == events_before + 3
     assert recorder.events == []
+
+
+def test_changing_or_ending_a_holders_membership_tells_the_handlers(
+    acme: SmallOrg, recorder: Recorder
+) -> None:
+    # Only administrators and members decide: Rina (the member's person, head of
+    # export) loses authority when her role or membership changes.
+    access = Membership.objects.get(organisation=acme.organisation, user=acme.member)
+    memberships.change_role(
+        access, actor=acme.admin, expected_version=access.version, role=Role.AUDITOR
+    )
+    assert recorder.only().position_ids == (acme.export_head.pk,)
+    access.refresh_from_db()
+    memberships.end_membership(
+        access, actor=acme.admin, expected_version=access.version
+    )
+    assert [event.position_ids for event in recorder.events] == [
+        (acme.export_head.pk,),
+        (acme.export_head.pk,),
+    ]
+
+
+def test_a_role_change_that_keeps_the_role_and_a_member_without_positions_tell_nobody(
+    acme: SmallOrg, recorder: Recorder
+) -> None:
+    access = Membership.objects.get(organisation=acme.organisation, user=acme.auditor)
+    memberships.change_role(
+        access, actor=acme.admin, expected_version=access.version, role=Role.MEMBER
+    )
+    assert recorder.events == []
+    assert Membership.objects.get(pk=access.pk).role == Role.MEMBER

@@ -657,7 +657,20 @@ def test_conditions_name_the_kinds_fields_or_a_run_field(client, acme, draft):
     assert "kind is one of skip_step, add_step" in page
 
 
-def test_a_kind_without_a_list_of_fields_takes_a_typed_field_name(client, acme):
+@pytest.fixture
+def workload_kind_without_fields() -> Iterator[None]:
+    """Workload analyses without their adapter (the workload app registers one
+    with its list of fields): a kind whose fields are not listed."""
+    with subjects.isolated_adapters():
+        subjects._adapters.pop(SubjectKind.WORKLOAD_ANALYSIS, None)
+        yield
+
+
+def test_a_kind_without_a_list_of_fields_takes_a_typed_field_name(
+    client,
+    acme,
+    workload_kind_without_fields,  # type: ignore[no-untyped-def]
+):
     route = routes.create_route(
         acme.organisation,
         actor=acme.admin,

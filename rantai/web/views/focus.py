@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -67,6 +67,7 @@ from rantai.web.views.runs import (
     urgency,
     working_span,
 )
+from rantai.workload import queries as workload_queries
 
 # How many rows each section shows; the rest is one link away.
 SECTION_LIMIT = 20
@@ -448,6 +449,17 @@ def focus(request: HttpRequest) -> HttpResponse:
         stuck, stuck_more = _stuck_requests(
             access, calendar=calendar, now=now, day_minutes=day_minutes
         )
+    to_fill = []
+    if takes_part:
+        # The caller's person as a subquery: the workload sheets cost one query.
+        person = Person.objects.filter(
+            organisation=access.organisation, user=access.user, is_active=True
+        ).values("pk")[:1]
+        to_fill = workload_queries.to_fill(
+            access.organisation,
+            Subquery(person),  # type: ignore[arg-type]
+            now=now,
+        )
     urgent = {URGENCY_LATE, URGENCY_AT_RISK, URGENCY_DUE_SOON}
     return render_page(
         request,
@@ -465,6 +477,7 @@ def focus(request: HttpRequest) -> HttpResponse:
         targets=targets[:SECTION_LIMIT],
         targets_count=len(targets),
         takes_part=takes_part,
+        to_fill=to_fill,
         limit=SECTION_LIMIT,
         next_url=request.path,
     )

@@ -35,10 +35,10 @@ from rantai.notifications.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from rantai.web import forms as web_forms
 from rantai.web import forms_coordination as coordination_forms
 from rantai.web.access import (
     admin_only,
+    confirm_action,
     form_page,
     handle_form,
     org_view,
@@ -425,23 +425,22 @@ def endpoint_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def endpoint_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     access = _admin(request)
     endpoint = _endpoint(access, pk)
-    form = web_forms.ConfirmForm(_data(request), initial={"version": endpoint.version})
 
-    def save(data: dict[str, Any]) -> str:
+    def act(expected: int) -> str:
         _rotated, secret = webhooks.rotate_secret(
-            endpoint, actor=access.user, expected_version=data["version"]
+            endpoint, actor=access.user, expected_version=expected
         )
         _remember_secret(request, endpoint, secret)
         return _url("webhook-detail", access, endpoint.pk)
 
-    return form_page(
+    return confirm_action(
         request,
-        form,
+        version=endpoint.version,
+        act=act,
+        success=_("The secret was replaced. Copy the new one now."),
         title=_("Rotate the signing secret of “%(name)s”") % {"name": endpoint.name},
         submit=_("Rotate the secret"),
         cancel_url=_url("webhook-detail", access, endpoint.pk),
-        save=save,
-        success=_("The secret was replaced. Copy the new one now."),
         intro=_(
             "A new secret is made and shown once. Every delivery from now on, "
             "retries included, is signed with it: give it to the receiver soon; "
@@ -459,42 +458,40 @@ def _endpoint_active_page(
     endpoint = _endpoint(access, pk)
     if endpoint.is_active == active:
         return redirect(_url("webhook-detail", access, endpoint.pk))
-    form = web_forms.ConfirmForm(_data(request), initial={"version": endpoint.version})
     values = {"name": endpoint.name}
 
-    def save(data: dict[str, Any]) -> str:
+    def act(expected: int) -> str:
         change = (
             webhooks.reactivate_endpoint if active else webhooks.deactivate_endpoint
         )
-        change(endpoint, actor=access.user, expected_version=data["version"])
+        change(endpoint, actor=access.user, expected_version=expected)
         return _url("webhook-detail", access, endpoint.pk)
 
     if active:
-        return form_page(
-            request,
-            form,
-            title=_("Reactivate “%(name)s”") % values,
-            submit=_("Reactivate"),
-            cancel_url=_url("webhook-detail", access, endpoint.pk),
-            save=save,
-            success=_("The endpoint is active again."),
-            intro=_("It receives the events that happen from now on."),
-            nav="webhooks",
-        )
-    return form_page(
+        texts: dict[str, Any] = {
+            "title": _("Reactivate “%(name)s”") % values,
+            "submit": _("Reactivate"),
+            "success": _("The endpoint is active again."),
+            "intro": _("It receives the events that happen from now on."),
+        }
+    else:
+        texts = {
+            "title": _("Deactivate “%(name)s”") % values,
+            "submit": _("Deactivate"),
+            "success": _("The endpoint was deactivated."),
+            "intro": _(
+                "Nothing more is sent to it: the events it has not received yet "
+                "are marked failed."
+            ),
+            "danger": True,
+        }
+    return confirm_action(
         request,
-        form,
-        title=_("Deactivate “%(name)s”") % values,
-        submit=_("Deactivate"),
+        version=endpoint.version,
+        act=act,
         cancel_url=_url("webhook-detail", access, endpoint.pk),
-        save=save,
-        success=_("The endpoint was deactivated."),
-        intro=_(
-            "Nothing more is sent to it: the events it has not received yet are "
-            "marked failed."
-        ),
-        danger=True,
         nav="webhooks",
+        **texts,
     )
 
 

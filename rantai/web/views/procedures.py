@@ -54,7 +54,7 @@ from rantai.chains.models import (
     WorkingCalendar,
 )
 from rantai.chains.rules import Problem, clean_condition_value, validate_version
-from rantai.core.errors import Conflict, NotFound, ValidationFailed
+from rantai.core.errors import NotFound, ValidationFailed
 from rantai.org import queries as org_queries
 from rantai.org.models import Duty, Holding, Party, PartyKind
 from rantai.web import forms as web_forms
@@ -62,6 +62,7 @@ from rantai.web import forms_procedures as procedure_forms
 from rantai.web.access import (
     admin_only,
     apply_errors,
+    confirm_action,
     form_page,
     handle_form,
     org_view,
@@ -1185,49 +1186,42 @@ def version_publish(request: HttpRequest, pk: int) -> HttpResponse:
     access, version = _draft_for_editor(request, pk)
     if refusal := _frozen(request, access, version):
         return refusal  # type: ignore[no-any-return]
-    form = web_forms.ConfirmForm(_data(request), initial={"version": version.version})
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            chains.publish(
-                version,
-                actor=access.user,
-                expected_version=form.cleaned_data["version"],
+
+    def act(expected: int) -> str:
+        chains.publish(version, actor=access.user, expected_version=expected)
+        return _url("procedure-version", access, version.pk)
+
+    def page(form: forms.Form, status: int) -> HttpResponse:
+        problems = validate_version(version)
+        published = (
+            ProcedureVersion.objects.filter(
+                procedure_id=version.procedure_id, status=VersionStatus.PUBLISHED
             )
-        except Conflict as error:
-            form.add_error(None, error.message)
-            status = 409
-        except ValidationFailed as error:
-            if error.code != "unpublishable":
-                apply_errors(form, error)
-            status = 422
-        else:
-            messages.success(
-                request,
-                _(
-                    "Version %(number)d is published: new runs use it, and it can "
-                    "no longer change."
-                )
-                % {"number": version.number},
-            )
-            return redirect(_url("procedure-version", access, version.pk))
-    problems = validate_version(version)
-    published = (
-        ProcedureVersion.objects.filter(
-            procedure_id=version.procedure_id, status=VersionStatus.PUBLISHED
+            .values_list("number", flat=True)
+            .first()
         )
-        .values_list("number", flat=True)
-        .first()
-    )
-    return _page(
+        return _page(
+            request,
+            "web/procedures/publish.html",
+            status=status,
+            version=version,
+            procedure=version.procedure,
+            problems=problems,
+            published_number=published,
+            form=form,
+        )
+
+    return confirm_action(
         request,
-        "web/procedures/publish.html",
-        status=status,
-        version=version,
-        procedure=version.procedure,
-        problems=problems,
-        published_number=published,
-        form=form,
+        version=version.version,
+        act=act,
+        success=_(
+            "Version %(number)d is published: new runs use it, and it can no "
+            "longer change."
+        )
+        % {"number": version.number},
+        page=page,
+        shown_by_page="unpublishable",
     )
 
 
@@ -1238,28 +1232,28 @@ def version_retire(request: HttpRequest, pk: int) -> HttpResponse:
     if version.status != VersionStatus.PUBLISHED:
         messages.warning(request, _("Only a published version can be retired."))
         return redirect(_url("procedure-version", access, version.pk))
-    form = web_forms.ConfirmForm(_data(request), initial={"version": version.version})
     values = {"number": version.number, "name": version.procedure.name}
 
-    def save(data: dict[str, Any]) -> str:
-        chains.retire(version, actor=access.user, expected_version=data["version"])
+    def act(expected: int) -> str:
+        chains.retire(version, actor=access.user, expected_version=expected)
         return _url("procedure-detail", access, version.procedure_id)
 
-    return _form_page(
+    return confirm_action(
         request,
-        form,
+        version=version.version,
+        act=act,
+        success=_("Version %(number)d is retired: no new run can start from it.")
+        % values,
         title=_("Retire version %(number)d of “%(name)s”") % values,
         submit=_("Retire"),
         cancel_url=_url("procedure-version", access, version.pk),
-        save=save,
-        success=_("Version %(number)d is retired: no new run can start from it.")
-        % values,
         intro=_(
             "No new run can start from a retired version; runs already under way "
             "keep it. Until another version is published, the procedure cannot be "
             "started."
         ),
         danger=True,
+        nav="procedures",
     )
 
 

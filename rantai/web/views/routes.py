@@ -45,7 +45,7 @@ from rantai.org.models import Holding, PartyKind, Person, Position
 from rantai.web import forms as web_forms
 from rantai.web import forms_coordination as coordination_forms
 from rantai.web.access import (
-    apply_errors,
+    confirm_action,
     form_page,
     handle_form,
     org_view,
@@ -463,42 +463,39 @@ def _route_active_page(request: HttpRequest, pk: int, *, active: bool) -> HttpRe
     _require_editor(access, route)
     if route.is_active == active:
         return redirect(_url("route-detail", access, route.pk))
-    form = web_forms.ConfirmForm(_data(request), initial={"version": route.version})
     values = {"name": route.name}
 
-    def save(data: dict[str, Any]) -> str:
+    def act(expected: int) -> str:
         route_services.update_route(
-            route,
-            actor=access.user,
-            expected_version=data["version"],
-            is_active=active,
+            route, actor=access.user, expected_version=expected, is_active=active
         )
         return _url("route-detail", access, route.pk)
 
     if active:
-        return _form_page(
-            request,
-            form,
-            title=_("Reactivate “%(name)s”") % values,
-            submit=_("Reactivate"),
-            cancel_url=_url("route-detail", access, route.pk),
-            save=save,
-            success=_("The route is active again."),
-            intro=_("New requests of its kind can use its published version again."),
-        )
-    return _form_page(
+        texts: dict[str, Any] = {
+            "title": _("Reactivate “%(name)s”") % values,
+            "submit": _("Reactivate"),
+            "success": _("The route is active again."),
+            "intro": _("New requests of its kind can use its published version again."),
+        }
+    else:
+        texts = {
+            "title": _("Deactivate “%(name)s”") % values,
+            "submit": _("Deactivate"),
+            "success": _("The route was deactivated."),
+            "intro": _(
+                "New requests no longer use it; requests under way keep their "
+                "route version."
+            ),
+            "danger": True,
+        }
+    return confirm_action(
         request,
-        form,
-        title=_("Deactivate “%(name)s”") % values,
-        submit=_("Deactivate"),
+        version=route.version,
+        act=act,
         cancel_url=_url("route-detail", access, route.pk),
-        save=save,
-        success=_("The route was deactivated."),
-        intro=_(
-            "New requests no longer use it; requests under way keep their route "
-            "version."
-        ),
-        danger=True,
+        nav="routes",
+        **texts,
     )
 
 
@@ -734,48 +731,41 @@ def version_publish(request: HttpRequest, pk: int) -> HttpResponse:
     access, version = _draft_for_editor(request, pk)
     if refusal := _frozen(request, access, version):
         return refusal  # type: ignore[no-any-return]
-    form = web_forms.ConfirmForm(_data(request), initial={"version": version.version})
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            route_services.publish(
-                version,
-                actor=access.user,
-                expected_version=form.cleaned_data["version"],
+
+    def act(expected: int) -> str:
+        route_services.publish(version, actor=access.user, expected_version=expected)
+        return _version_url(access, version.pk)
+
+    def page(form: forms.Form, status: int) -> HttpResponse:
+        published = (
+            RouteVersion.objects.filter(
+                route_id=version.route_id, status=VersionStatus.PUBLISHED
             )
-        except Conflict as error:
-            form.add_error(None, error.message)
-            status = 409
-        except ValidationFailed as error:
-            if error.code != "unpublishable":
-                apply_errors(form, error)
-            status = 422
-        else:
-            messages.success(
-                request,
-                _(
-                    "Version %(number)d is published: new requests use it, and it "
-                    "can no longer change."
-                )
-                % {"number": version.number},
-            )
-            return redirect(_version_url(access, version.pk))
-    published = (
-        RouteVersion.objects.filter(
-            route_id=version.route_id, status=VersionStatus.PUBLISHED
+            .values_list("number", flat=True)
+            .first()
         )
-        .values_list("number", flat=True)
-        .first()
-    )
-    return _page(
+        return _page(
+            request,
+            "web/routes/publish.html",
+            status=status,
+            version=version,
+            route=version.route,
+            problems=route_services.publish_problems(version),
+            published_number=published,
+            form=form,
+        )
+
+    return confirm_action(
         request,
-        "web/routes/publish.html",
-        status=status,
-        version=version,
-        route=version.route,
-        problems=route_services.publish_problems(version),
-        published_number=published,
-        form=form,
+        version=version.version,
+        act=act,
+        success=_(
+            "Version %(number)d is published: new requests use it, and it can no "
+            "longer change."
+        )
+        % {"number": version.number},
+        page=page,
+        shown_by_page="unpublishable",
     )
 
 
@@ -786,29 +776,27 @@ def version_retire(request: HttpRequest, pk: int) -> HttpResponse:
     if version.status != VersionStatus.PUBLISHED:
         messages.warning(request, _("Only a published version can be retired."))
         return redirect(_version_url(access, version.pk))
-    form = web_forms.ConfirmForm(_data(request), initial={"version": version.version})
     values = {"number": version.number, "name": version.route.name}
 
-    def save(data: dict[str, Any]) -> str:
-        route_services.retire(
-            version, actor=access.user, expected_version=data["version"]
-        )
+    def act(expected: int) -> str:
+        route_services.retire(version, actor=access.user, expected_version=expected)
         return _url("route-detail", access, version.route_id)
 
-    return _form_page(
+    return confirm_action(
         request,
-        form,
+        version=version.version,
+        act=act,
+        success=_("Version %(number)d is retired: no new request uses it.") % values,
         title=_("Retire version %(number)d of “%(name)s”") % values,
         submit=_("Retire"),
         cancel_url=_version_url(access, version.pk),
-        save=save,
-        success=_("Version %(number)d is retired: no new request uses it.") % values,
         intro=_(
             "No new request uses a retired version; requests under way keep it. "
             "Until another version is published, requests of this kind look for "
             "another route."
         ),
         danger=True,
+        nav="routes",
     )
 
 
