@@ -31,7 +31,7 @@ from django.db.models import Count
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from rantai.accounts.models import User
+from rantai.accounts.models import Organisation, User
 from rantai.approvals.models import (
     ApprovalRequest,
     Decision,
@@ -124,39 +124,58 @@ def _lock(sheet: PositionSheet) -> PositionSheet:
     )
 
 
-def _set_sheet(
-    sheet: PositionSheet,
+def _set_status(
+    subject: PositionSheet | Analysis,
     *,
+    organisation: Organisation,
+    label: str,
+    version_field: str,
     actor: User | None,
     verb: str,
     status: str,
     at: dt.datetime,
     request: ApprovalRequest,
     extra: dict[str, Any] | None = None,
+    keep_version: bool = False,
 ) -> bool:
-    """Move the sheet to `status` (compare-and-set; nothing when it is there
-    already) and record it. Whether it moved."""
-    before = sheet.status
+    """Move the sheet or analysis to `status` (compare-and-set, or without moving
+    its version with `keep_version`; nothing when it is there already) and record
+    it with the request and the version decisions bind to (`version_field`).
+    Whether it moved."""
+    before = subject.status
     if before == status:
         return False
-    compare_and_set(
-        sheet,
-        expected_version=sheet.version,
-        fields={"status": status, "updated_at": at, **(extra or {})},
-    )
+    fields = {"status": status, "updated_at": at, **(extra or {})}
+    if keep_version:
+        type(subject).objects.filter(pk=subject.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(subject, name, value)
+    else:
+        compare_and_set(subject, expected_version=subject.version, fields=fields)
     audit.record(
-        sheet.analysis.organisation,
+        organisation,
         actor=actor,
         verb=verb,
-        target=sheet,
+        target=subject,
         changes={
             "status": [before, status],
             "request": request.pk,
-            "entries_version": sheet.entries_version,
+            version_field: getattr(subject, version_field),
         },
-        target_label=sheet_title(sheet),
+        target_label=label,
     )
     return True
+
+
+def _set_sheet(sheet: PositionSheet, **change: Any) -> bool:
+    """`_set_status` of a sheet (decisions bind to its entries' version)."""
+    return _set_status(
+        sheet,
+        organisation=sheet.analysis.organisation,
+        label=sheet_title(sheet),
+        version_field="entries_version",
+        **change,
+    )
 
 
 def _tell_returned(
@@ -363,40 +382,15 @@ def _lock_analysis(analysis: Analysis) -> Analysis:
     )
 
 
-def _set_analysis(
-    analysis: Analysis,
-    *,
-    actor: User | None,
-    verb: str,
-    status: str,
-    at: dt.datetime,
-    request: ApprovalRequest,
-    extra: dict[str, Any] | None = None,
-    keep_version: bool = False,
-) -> bool:
-    before = analysis.status
-    if before == status:
-        return False
-    fields = {"status": status, "updated_at": at, **(extra or {})}
-    if keep_version:
-        Analysis.objects.filter(pk=analysis.pk).update(**fields)
-        for name, value in fields.items():
-            setattr(analysis, name, value)
-    else:
-        compare_and_set(analysis, expected_version=analysis.version, fields=fields)
-    audit.record(
-        analysis.organisation,
-        actor=actor,
-        verb=verb,
-        target=analysis,
-        changes={
-            "status": [before, status],
-            "request": request.pk,
-            "version": analysis.version,
-        },
-        target_label=analysis_title(analysis),
+def _set_analysis(analysis: Analysis, **change: Any) -> bool:
+    """`_set_status` of an analysis (decisions bind to its version)."""
+    return _set_status(
+        analysis,
+        organisation=analysis.organisation,
+        label=analysis_title(analysis),
+        version_field="version",
+        **change,
     )
-    return True
 
 
 def _tell_decided(

@@ -813,6 +813,7 @@ class PositionResult:
     fte_count: int  # ceiling of FTE
     traces: dict[str, str]
     entries: tuple[EntryResult, ...] = ()
+    fte_per_holder: Decimal | None = None  # one holder's load (the category's basis)
 
 
 def _plain(value: Decimal | int, language: str) -> str:
@@ -972,6 +973,19 @@ def _fte(activity: Decimal, allowance: Decimal, available: Decimal, method: Meth
     return (activity + allowance) / available if available > 0 else None
 
 
+def load_per_holder(
+    activity: Decimal, holders: int, *, method: Method, available: Decimal
+) -> Decimal | None:
+    """One holder's load, what the FTE category judges: the position's activity
+    time shared by its holders, plus one person's allowance; None without holders
+    or available time."""
+    if holders <= 0:
+        return None
+    with decimal.localcontext(_context()):
+        allowance = available * method.fte_allowance_percent / 100
+        return _fte(activity / holders, allowance, available, method)
+
+
 def _category(value: Decimal, method: Method) -> str:
     if value < method.fte_underload_below:
         return FteCategory.UNDERLOAD
@@ -1024,8 +1038,8 @@ def _figures(
         # The load of one holder: the position's activity shared by its holders, with
         # one person's allowance (the same as the FTE with a single holder).
         fte_per_holder = (
-            _fte(activity / current, allowance, available, method)
-            if fte is not None and current > 0
+            load_per_holder(activity, current, method=method, available=available)
+            if fte is not None
             else None
         )
         category = (
@@ -1102,6 +1116,7 @@ def position_result(
         fte=figures.fte,
         fte_category=figures.category,
         fte_count=figures.fte_count,
+        fte_per_holder=figures.fte_per_holder,
         traces=(
             _traces(
                 results,

@@ -412,6 +412,23 @@ def _pending_request(kind: str, subject_id: int) -> ApprovalRequest | None:
     )
 
 
+def _withdraw_pending(
+    locked: PositionSheet | Analysis,
+    kind: str,
+    *,
+    not_waiting: str,
+    actor: User,
+    now: dt.datetime,
+) -> None:
+    """Withdraw the subject's open approval request (`not_waiting` when it has
+    none), then re-read the subject the adapter's status hook has moved."""
+    pending = _pending_request(kind, locked.pk)
+    if pending is None:
+        raise ValidationFailed(not_waiting, code="not_submitted")
+    approvals.withdraw(pending, actor=actor, expected_version=None, now=now)
+    locked.refresh_from_db()
+
+
 # --- the method ---------------------------------------------------------------------
 
 
@@ -858,6 +875,44 @@ def _insert_analysis(analysis: Analysis) -> None:
         ) from error
 
 
+def _create_analysis(
+    analysis: Analysis,
+    unit: Party,
+    *,
+    actor: User,
+    owner_position: Position | None,
+    day: dt.date,
+    now: dt.datetime,
+    copied: Mapping[tuple[int, int], _Copied] | None = None,
+) -> None:
+    """Insert a new analysis (or revision) of `unit` with a draft sheet for every
+    position of the unit's tree and an entry for every duty (`copied`: the
+    figures of the revision before), make sure the default routes exist, tell the
+    incumbents, and record it."""
+    organisation = analysis.organisation
+    _insert_analysis(analysis)
+    positions = _positions_of(organisation.pk, _unit_tree(organisation.pk, unit))
+    duties = _duties_of([p.pk for p in positions])
+    sheets, entry_count = _build_sheets(
+        analysis, positions, duties, now=now, copied=copied
+    )
+    _ensure_default_routes(
+        organisation, actor=actor, owner_position=owner_position, now=now
+    )
+    _tell_opened(analysis, organisation, sheets, day, now)
+    audit.record(
+        organisation,
+        actor=actor,
+        verb=AuditVerb.CREATED,
+        target=analysis,
+        changes={
+            **_analysis_fields(analysis),
+            "sheets": len(sheets),
+            "entries": entry_count,
+        },
+    )
+
+
 @transaction.atomic
 def open_analysis(
     unit: Party,
@@ -928,22 +983,8 @@ def open_analysis(
         created_at=now,
         updated_at=now,
     )
-    _insert_analysis(analysis)
-    positions = _positions_of(organisation.pk, _unit_tree(organisation.pk, unit))
-    duties = _duties_of([p.pk for p in positions])
-    sheets, entry_count = _build_sheets(analysis, positions, duties, now=now)
-    _ensure_default_routes(organisation, actor=actor, owner_position=position, now=now)
-    _tell_opened(analysis, organisation, sheets, day, now)
-    audit.record(
-        organisation,
-        actor=actor,
-        verb=AuditVerb.CREATED,
-        target=analysis,
-        changes={
-            **_analysis_fields(analysis),
-            "sheets": len(sheets),
-            "entries": entry_count,
-        },
+    _create_analysis(
+        analysis, unit, actor=actor, owner_position=position, day=day, now=now
     )
     return analysis
 
@@ -1470,14 +1511,14 @@ def withdraw_sheet(
     _check_version(locked, expected_version)
     if analysis.is_frozen:
         raise _frozen_error(analysis)
-    pending = _pending_request(SubjectKind.WORKLOAD_SHEET, locked.pk)
-    if pending is None:
-        raise ValidationFailed(
-            _("This sheet is not waiting for validation."), code="not_submitted"
-        )
     # The adapter's status hook makes the sheet a draft and records it.
-    approvals.withdraw(pending, actor=actor, expected_version=None, now=now)
-    locked.refresh_from_db()
+    _withdraw_pending(
+        locked,
+        SubjectKind.WORKLOAD_SHEET,
+        not_waiting=_("This sheet is not waiting for validation."),
+        actor=actor,
+        now=now,
+    )
     return locked
 
 
@@ -1912,14 +1953,14 @@ def withdraw_analysis(
     _check_version(locked, expected_version)
     if locked.is_frozen:
         raise _frozen_error(locked)
-    pending = _pending_request(SubjectKind.WORKLOAD_ANALYSIS, locked.pk)
-    if pending is None:
-        raise ValidationFailed(
-            _("This analysis is not waiting for approval."), code="not_submitted"
-        )
     # The adapter's status hook brings the analysis back to collecting.
-    approvals.withdraw(pending, actor=actor, expected_version=None, now=now)
-    locked.refresh_from_db()
+    _withdraw_pending(
+        locked,
+        SubjectKind.WORKLOAD_ANALYSIS,
+        not_waiting=_("This analysis is not waiting for approval."),
+        actor=actor,
+        now=now,
+    )
     return locked
 
 
@@ -2020,7 +2061,6 @@ def start_revision(
         created_at=now,
         updated_at=now,
     )
-    _insert_analysis(revision)
     copied = {
         (position_id, duty_id): _Copied(volume, period, time, unit)
         for position_id, duty_id, volume, period, time, unit in Entry.objects.filter(
@@ -2034,24 +2074,14 @@ def start_revision(
             "time_unit",
         )
     }
-    unit = Party.objects.get(pk=locked.unit_id)
-    positions = _positions_of(organisation.pk, _unit_tree(organisation.pk, unit))
-    duties = _duties_of([p.pk for p in positions])
-    sheets, entry_count = _build_sheets(
-        revision, positions, duties, now=now, copied=copied
-    )
-    _ensure_default_routes(organisation, actor=actor, owner_position=position, now=now)
-    _tell_opened(revision, organisation, sheets, day, now)
-    audit.record(
-        organisation,
+    _create_analysis(
+        revision,
+        Party.objects.get(pk=locked.unit_id),
         actor=actor,
-        verb=AuditVerb.CREATED,
-        target=revision,
-        changes={
-            **_analysis_fields(revision),
-            "sheets": len(sheets),
-            "entries": entry_count,
-        },
+        owner_position=position,
+        day=day,
+        now=now,
+        copied=copied,
     )
     return revision
 

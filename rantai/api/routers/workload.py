@@ -594,6 +594,45 @@ def _sheet_detail(
     return row
 
 
+def _analysis_action(
+    request: HttpRequest,
+    org_slug: str,
+    analysis_id: int,
+    response: HttpResponse,
+    version: int | None,
+    action: Callable[..., object],
+) -> Analysis:
+    """`action(analysis, actor=, expected_version=)` (one service call) on the
+    analysis, the version from the payload or `If-Match`; the analysis after."""
+    access = _writer(request, org_slug)
+    action(
+        _analysis(access, analysis_id),
+        actor=access.user,
+        expected_version=expected_version(request, version),
+    )
+    return _detail(access, analysis_id, response)
+
+
+def _sheet_action(
+    request: HttpRequest,
+    org_slug: str,
+    analysis_id: int,
+    sheet_id: int,
+    response: HttpResponse,
+    version: int | None,
+    action: Callable[..., object],
+) -> queries.SheetRow:
+    """`action(sheet, actor=, expected_version=)` (one service call) on the
+    sheet, the version from the payload or `If-Match`; the sheet after."""
+    access = _writer(request, org_slug)
+    action(
+        _sheet(access, analysis_id, sheet_id),
+        actor=access.user,
+        expected_version=expected_version(request, version),
+    )
+    return _sheet_detail(access, analysis_id, sheet_id, response)
+
+
 def read_body_first(
     run: Callable[..., HttpResponse],
 ) -> Callable[..., HttpResponse]:
@@ -767,13 +806,14 @@ def submit_analysis(
 ) -> Analysis:
     """Once every sheet is validated: compute, then ask the analyst's superior for
     approval (the `workload_analysis` route)."""
-    access = _writer(request, org_slug)
-    services.submit_analysis(
-        _analysis(access, analysis_id),
-        actor=access.user,
-        expected_version=expected_version(request, payload.version),
+    return _analysis_action(
+        request,
+        org_slug,
+        analysis_id,
+        response,
+        payload.version,
+        services.submit_analysis,
     )
-    return _detail(access, analysis_id, response)
 
 
 @router.post(
@@ -790,13 +830,14 @@ def withdraw_analysis(
     payload: VersionIn = NO_VERSION,
 ) -> Analysis:
     """Take an analysis awaiting approval back to collecting entries."""
-    access = _writer(request, org_slug)
-    services.withdraw_analysis(
-        _analysis(access, analysis_id),
-        actor=access.user,
-        expected_version=expected_version(request, payload.version),
+    return _analysis_action(
+        request,
+        org_slug,
+        analysis_id,
+        response,
+        payload.version,
+        services.withdraw_analysis,
     )
-    return _detail(access, analysis_id, response)
 
 
 @router.post(
@@ -813,14 +854,14 @@ def cancel_analysis(
     response: HttpResponse,
 ) -> Analysis:
     """Stop an analysis that is not approved (final; with a reason)."""
-    access = _writer(request, org_slug)
-    services.cancel_analysis(
-        _analysis(access, analysis_id),
-        actor=access.user,
-        expected_version=expected_version(request, payload.version),
-        reason=payload.reason,
+    return _analysis_action(
+        request,
+        org_slug,
+        analysis_id,
+        response,
+        payload.version,
+        functools.partial(services.cancel_analysis, reason=payload.reason),
     )
-    return _detail(access, analysis_id, response)
 
 
 @router.post(
@@ -887,13 +928,15 @@ def submit_sheet(
     """An incumbent (or the analyst, when no holder can: `analyst_fills_in`)
     sends the filled-in sheet to the position's superior for validation (the
     `workload_sheet` route). Every entry must be filled in."""
-    access = _writer(request, org_slug)
-    services.submit_sheet(
-        _sheet(access, analysis_id, sheet_id),
-        actor=access.user,
-        expected_version=expected_version(request, payload.version),
+    return _sheet_action(
+        request,
+        org_slug,
+        analysis_id,
+        sheet_id,
+        response,
+        payload.version,
+        services.submit_sheet,
     )
-    return _sheet_detail(access, analysis_id, sheet_id, response)
 
 
 @router.post(
@@ -911,13 +954,15 @@ def withdraw_sheet(
     payload: VersionIn = NO_VERSION,
 ) -> queries.SheetRow:
     """Take a sheet awaiting validation (or returned) back to change it."""
-    access = _writer(request, org_slug)
-    services.withdraw_sheet(
-        _sheet(access, analysis_id, sheet_id),
-        actor=access.user,
-        expected_version=expected_version(request, payload.version),
+    return _sheet_action(
+        request,
+        org_slug,
+        analysis_id,
+        sheet_id,
+        response,
+        payload.version,
+        services.withdraw_sheet,
     )
-    return _sheet_detail(access, analysis_id, sheet_id, response)
 
 
 @router.post(
@@ -942,13 +987,15 @@ def refresh_duties(
     filled in take their duty's new title and output unit. The entries' version
     moves; nothing changes when the sheet already follows the job description
     (`duty_changes` of the sheet tells beforehand)."""
-    access = _writer(request, org_slug)
-    services.refresh_duties(
-        _sheet(access, analysis_id, sheet_id),
-        actor=access.user,
-        expected_version=expected_version(request, payload.version),
+    return _sheet_action(
+        request,
+        org_slug,
+        analysis_id,
+        sheet_id,
+        response,
+        payload.version,
+        services.refresh_duties,
     )
-    return _sheet_detail(access, analysis_id, sheet_id, response)
 
 
 @router.patch(

@@ -36,13 +36,11 @@ def refused(*args: str) -> CommandError:
 
 
 def columns(line: str, header: str) -> dict[str, str]:
-    """The cells of `line` by the header's column names (columns line up)."""
-    found = [(m.group(), m.start()) for m in re.finditer(r"\S+(?: \S+)*", header)]
-    ends = [start for _name, start in found[1:]] + [None]
-    return {
-        name: line[start:end].strip()
-        for (name, start), end in zip(found, ends, strict=True)
-    }
+    """The cells of `line` by the header's column names: columns are two or more
+    spaces apart (a right-aligned cell need not start under its header)."""
+    names = re.split(r"\s{2,}", header.strip())
+    cells = re.split(r"\s{2,}", line.strip())
+    return dict(zip(names, cells, strict=True))
 
 
 def pending_rows(username: str, **options: object) -> list[dict[str, str]]:

@@ -33,6 +33,7 @@ from rantai.approvals import services as approvals
 from rantai.approvals.models import ApprovalRequest, Outcome, SubjectKind
 from rantai.audit.models import AuditEvent
 from rantai.org import services as org
+from rantai.org.models import Position
 from rantai.testing import make_user, small_org
 from rantai.web.svg import PALETTE
 from rantai.web.svg.workload import (
@@ -106,6 +107,41 @@ def sheet_of(team: Team, analysis: Analysis, position: Any) -> PositionSheet:
 
 def entry(sheet: PositionSheet, title: str) -> Entry:
     return Entry.objects.get(sheet=sheet, title=title)
+
+
+def add_position(
+    team: Team, title: str, code: str, *, party: Any, superior: Any
+) -> Position:
+    """A new position of `party` under `superior`, made by the administrator."""
+    return org.create_position(
+        team.organisation,
+        actor=team.admin,
+        party=party,
+        title=title,
+        code=code,
+        superior=superior,
+    )
+
+
+def forklift_sheet(team: Team) -> tuple[Any, Analysis, PositionSheet]:
+    """A warehouse position with no duties yet, the warehouse's 2026 analysis,
+    and the position's (empty) sheet."""
+    empty = add_position(
+        team,
+        "Forklift driver",
+        "WH-FL",
+        party=team.acme.warehouse,
+        superior=team.acme.director,
+    )
+    analysis = services.open_analysis(
+        team.acme.warehouse, actor=team.hana, year=2026, now=NOW
+    )
+    return empty, analysis, sheet_of(team, analysis, empty)
+
+
+def post_version(client: Any, name: str, analysis: Analysis, version: int) -> Any:
+    """Post an analysis action's form with `version`."""
+    return client.post(url(name, analysis.pk), {"version": version})
 
 
 def entries_form(sheet: PositionSheet, **typed: tuple[str, str, str, str]) -> dict:
@@ -291,6 +327,10 @@ def test_the_analysis_page_shows_the_flow_sheets_figures_and_formulas(
     assert "0.6800 → 1 (round half up, at least 1" in clerk
     assert 'title="1 − 2 = −1">−1<' in clerk
     assert 'title="0.6800 ÷ 2 = 0.3400">0.34<' in clerk
+    # FTE (36,000 + 15,000 min + 15% × 125,280) ÷ 125,280 = 0.56; its category
+    # judges one holder's load: (51,000 ÷ 2 + 18,792) ÷ 125,280 = 0.35
+    assert ">0.56</span>" in clerk
+    assert "0.35 per holder" in clerk
     documents = sheets.split(
         f'id="sheet-{sheet_of(team, analysis, team.documents_officer).pk}"'
     )[1].split('class="trace-row"')[0]
@@ -313,6 +353,8 @@ def test_the_analysis_page_shows_the_flow_sheets_figures_and_formulas(
     assert url("workload-revise", analysis.pk) not in actions
     charts = section(html, "charts-title")
     assert charts.count("<svg") == 2
+    fte_table = charts.split("One holder&#x27;s load", 1)[1]
+    assert '<td class="numeric"' in fte_table and ">0.35<" in fte_table
     assert "<title id=" in charts and "<desc id=" in charts
     assert "The chart as a table" in charts
     files = section(html, "files-title")
@@ -341,16 +383,12 @@ def test_the_analyst_computes_submits_withdraws_and_revises_through_the_page(
 ):
     client.force_login(team.hana)
     # computing while collecting stores the figures
-    response = client.post(
-        url("workload-compute", analysis.pk), {"version": analysis.version}
-    )
+    response = post_version(client, "workload-compute", analysis, analysis.version)
     assert response.status_code == 302
     analysis.refresh_from_db()
     assert analysis.computed_at is not None
     # submitting before every sheet is validated is refused, with the reason
-    response = client.post(
-        url("workload-submit", analysis.pk), {"version": analysis.version}
-    )
+    response = post_version(client, "workload-submit", analysis, analysis.version)
     assert response.status_code == 200
     assert "4 of 4 positions are not validated yet" in text(response)
     analysis.refresh_from_db()
@@ -363,9 +401,7 @@ def test_the_analyst_computes_submits_withdraws_and_revises_through_the_page(
     assert "Next: Hana Putri computes the figures" in html or (
         "Next: Hana Putri submits it for approval" in html
     )
-    response = client.post(
-        url("workload-submit", analysis.pk), {"version": analysis.version}
-    )
+    response = post_version(client, "workload-submit", analysis, analysis.version)
     assert response.status_code == 302
     analysis.refresh_from_db()
     assert analysis.status == AnalysisStatus.IN_REVIEW
@@ -376,15 +412,11 @@ def test_the_analyst_computes_submits_withdraws_and_revises_through_the_page(
 
     # a stale page answers 409 and writes nothing
     before = snapshot()
-    response = client.post(
-        url("workload-withdraw", analysis.pk), {"version": analysis.version - 1}
-    )
+    response = post_version(client, "workload-withdraw", analysis, analysis.version - 1)
     assert response.status_code == 409
     assert snapshot() == before
 
-    response = client.post(
-        url("workload-withdraw", analysis.pk), {"version": analysis.version}
-    )
+    response = post_version(client, "workload-withdraw", analysis, analysis.version)
     assert response.status_code == 302
     analysis.refresh_from_db()
     assert analysis.status == AnalysisStatus.COLLECTING
@@ -402,9 +434,7 @@ def test_the_analyst_computes_submits_withdraws_and_revises_through_the_page(
     html = page(client, team.hana, url("workload-analysis", analysis.pk))
     assert url("workload-compute", analysis.pk) not in html
     assert url("workload-import", analysis.pk) not in html
-    response = client.post(
-        url("workload-revise", analysis.pk), {"version": analysis.version}
-    )
+    response = post_version(client, "workload-revise", analysis, analysis.version)
     assert response.status_code == 302
     revision = Analysis.objects.get(previous=analysis)
     assert response["Location"] == url("workload-analysis", revision.pk)
@@ -675,18 +705,7 @@ def test_submitting_withdrawing_and_the_superiors_comments(client, team, analysi
 
 
 def test_a_position_without_duties_says_what_to_do(client, team):
-    empty = org.create_position(
-        team.organisation,
-        actor=team.admin,
-        party=team.acme.warehouse,
-        title="Forklift driver",
-        code="WH-FL",
-        superior=team.acme.director,
-    )
-    analysis = services.open_analysis(
-        team.acme.warehouse, actor=team.hana, year=2026, now=NOW
-    )
-    sheet = sheet_of(team, analysis, empty)
+    empty, analysis, sheet = forklift_sheet(team)
     html = page(client, team.hana, url("workload-sheet", analysis.pk, sheet.pk))
     missing = html.split('id="missing-duties"', 1)[1]
     assert "This position has no duties yet." in missing
@@ -944,12 +963,11 @@ def test_the_pages_keep_their_query_counts(client, team, analysis):
     small = [count_queries(client, address) for address in pages]
 
     for number in range(4):
-        position = org.create_position(
-            team.organisation,
-            actor=team.admin,
+        position = add_position(
+            team,
+            f"Export assistant {number}",
+            f"EXP-AS{number}",
             party=team.acme.export,
-            title=f"Export assistant {number}",
-            code=f"EXP-AS{number}",
             superior=team.acme.export_head,
         )
         person = org.create_person(
@@ -1080,18 +1098,7 @@ def test_the_bar_chart_refuses_inconsistent_input():
 
 
 def test_duties_added_later_are_taken_into_an_empty_sheet(client, team):
-    empty = org.create_position(
-        team.organisation,
-        actor=team.admin,
-        party=team.acme.warehouse,
-        title="Forklift driver",
-        code="WH-FL",
-        superior=team.acme.director,
-    )
-    analysis = services.open_analysis(
-        team.acme.warehouse, actor=team.hana, year=2026, now=NOW
-    )
-    sheet = sheet_of(team, analysis, empty)
+    empty, analysis, sheet = forklift_sheet(team)
     address = url("workload-sheet", analysis.pk, sheet.pk)
     refresh = url("workload-sheet-duties", analysis.pk, sheet.pk)
     html = page(client, team.hana, address)
@@ -1170,12 +1177,11 @@ def test_a_changed_job_description_is_offered_and_retired_duties_are_flagged(
 
 
 def test_the_analyst_fills_in_for_holders_without_logins(client, team):
-    driver = org.create_position(
-        team.organisation,
-        actor=team.admin,
+    driver = add_position(
+        team,
+        "Export driver",
+        "EXP-DRV",
         party=team.acme.export,
-        title="Export driver",
-        code="EXP-DRV",
         superior=team.acme.export_head,
     )
     org.create_duty(driver, actor=team.admin, title="Drive", output_unit="trip")

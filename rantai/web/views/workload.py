@@ -179,6 +179,7 @@ class Figures:
     fte: Decimal | None
     fte_category: str
     fte_count: int
+    fte_per_holder: Decimal | None
     activity_minutes: Decimal
     traces: dict[str, str]
     entries: tuple[wl_method.EntryResult, ...]
@@ -228,6 +229,7 @@ def figures(
             fte=result.fte,
             fte_category=result.fte_category,
             fte_count=result.fte_count,
+            fte_per_holder=result.fte_per_holder,
             activity_minutes=result.activity_minutes,
             traces=result.traces,
             entries=result.entries,
@@ -245,6 +247,16 @@ def figures(
         fte=sheet.fte,
         fte_category=sheet.fte_category,
         fte_count=sheet.fte_count or 0,
+        fte_per_holder=(
+            wl_method.load_per_holder(
+                sheet.activity_minutes or Decimal(0),
+                current,
+                method=method,
+                available=available,
+            )
+            if sheet.fte is not None
+            else None
+        ),
         activity_minutes=sheet.activity_minutes or Decimal(0),
         traces=result.traces,
         entries=result.entries,
@@ -682,12 +694,14 @@ def _charts(
         BarRow(
             id=row.sheet.pk,
             label=row.position.title,
-            sublabel=row.figures.category_label,
-            values=(row.figures.fte,),
+            sublabel=row.figures.category_label or _("no holder"),
+            values=(row.figures.fte_per_holder,),
             texts=(
-                _number(row.figures.fte, 2) if row.figures.fte is not None else none,
+                _number(row.figures.fte_per_holder, 2)
+                if row.figures.fte_per_holder is not None
+                else none,
             ),
-            tooltip=f"FTE: {row.figures.traces.get('fte', '')}",
+            tooltip=row.figures.traces.get("fte_category", ""),
             href=link(row),
         )
         for row in rows
@@ -697,8 +711,8 @@ def _charts(
         series=[Series("fte", "FTE")],
         labels=BarLabels(
             description=_(
-                "FTE of each position over the categories: underload, normal and "
-                "overload."
+                "One holder's load (the position's FTE shared by its holders) of "
+                "each position over the categories: underload, normal and overload."
             ),
             axis="FTE",
         ),
@@ -812,6 +826,16 @@ def analysis_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _versioned(
+    action: Callable[..., object],
+) -> Callable[[Access, Any, dict[str, Any]], object]:
+    """The `act` of an action page whose service takes the form's version:
+    `action(subject, actor=, expected_version=)`."""
+    return lambda access, subject, data: action(
+        subject, actor=access.user, expected_version=data["version"]
+    )
+
+
 def _analysis_action(
     request: HttpRequest,
     pk: int,
@@ -883,9 +907,7 @@ def analysis_submit(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         allowed=lambda r: r.submit,
-        act=lambda access, analysis, data: services.submit_analysis(
-            analysis, actor=access.user, expected_version=data["version"]
-        ),
+        act=_versioned(services.submit_analysis),
         title=_("Submit the analysis of %(unit)s, %(year)s for approval"),
         submit=_("Submit for approval"),
         success=_("The analysis was computed and submitted for approval."),
@@ -903,9 +925,7 @@ def analysis_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         allowed=lambda r: r.withdraw,
-        act=lambda access, analysis, data: services.withdraw_analysis(
-            analysis, actor=access.user, expected_version=data["version"]
-        ),
+        act=_versioned(services.withdraw_analysis),
         title=_("Withdraw the analysis of %(unit)s, %(year)s"),
         submit=_("Withdraw"),
         success=_(
@@ -1305,9 +1325,7 @@ def sheet_submit(request: HttpRequest, pk: int, sheet_pk: int) -> HttpResponse:
         allowed=lambda access, analysis, sheet: queries.may_edit_sheet(
             sheet, access.user
         ),
-        act=lambda access, sheet, data: services.submit_sheet(
-            sheet, actor=access.user, expected_version=data["version"]
-        ),
+        act=_versioned(services.submit_sheet),
         title=_("Submit the entries of %(position)s for validation"),
         submit=_("Submit for validation"),
         success=_("The entries of %(position)s were submitted for validation."),
@@ -1330,9 +1348,7 @@ def sheet_withdraw(request: HttpRequest, pk: int, sheet_pk: int) -> HttpResponse
             and analysis.status == AnalysisStatus.COLLECTING
             and queries.may_fill_in(sheet, access.user)
         ),
-        act=lambda access, sheet, data: services.withdraw_sheet(
-            sheet, actor=access.user, expected_version=data["version"]
-        ),
+        act=_versioned(services.withdraw_sheet),
         title=_("Withdraw the entries of %(position)s"),
         submit=_("Withdraw"),
         success=_("The entries of %(position)s were withdrawn; you can change them."),

@@ -34,6 +34,7 @@ from rantai.workload.method import (
     derivation_steps,
     entry_result,
     grade_for,
+    load_per_holder,
     position_result,
 )
 
@@ -947,3 +948,13 @@ def test_the_fast_sums_equal_the_duty_by_duty_results_exactly(rows, holders):
         full.activity_minutes,
         full.fte,
     )
+
+
+def test_one_holders_load_shares_the_activity_and_keeps_one_allowance():
+    """(116,100 ÷ 2 + 15% × 110,250) ÷ 110,250 = 74,587.5 ÷ 110,250; none without
+    holders."""
+    available = available_minutes(245, 450)
+    with decimal.localcontext(decimal.Context(prec=28)):
+        expected = D("74587.5") / D(110_250)
+    assert load_per_holder(D(116_100), 2, method=PANRB, available=available) == expected
+    assert load_per_holder(D(116_100), 0, method=PANRB, available=available) is None
