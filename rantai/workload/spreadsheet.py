@@ -965,6 +965,18 @@ def _results_sheet(workbook: Workbook, report: reports.Report) -> None:
         )
 
 
+def _check_formula(sheet: Any, entry: reports.EntryLine, row: int) -> Any:
+    """The duty's required staff as a live Excel formula over the row's own cells
+    (volume F × standard minutes J ÷ WKE K), so a reader can trace and check it in
+    the spreadsheet; empty for a duty not filled in. Our own formula, so it is
+    written as one (user text is always made inert)."""
+    if entry.required_staff is None:
+        return None
+    cell = WriteOnlyCell(sheet, value=f"=F{row}*J{row}/K{row}")
+    cell.number_format = EXACT
+    return cell
+
+
 def _entries_sheet_export(workbook: Workbook, report: reports.Report) -> None:
     sheet = workbook.create_sheet(_("Entries"))
     sheet.freeze_panes = "A2"
@@ -973,18 +985,21 @@ def _entries_sheet_export(workbook: Workbook, report: reports.Report) -> None:
         _("standard time (minutes)"),
         _("WKE of the period (minutes)"),
         _("required staff (exact)"),
+        _("required staff (Excel formula: volume × minutes ÷ WKE)"),
     ]
     _header(sheet, names)
     for width, letter in zip(
-        (14, 30, 9, 45, 16, 14, 14, 14, 12, 14, 14, 14),
+        (14, 30, 9, 45, 16, 14, 14, 14, 12, 14, 14, 14, 18),
         (get_column_letter(index) for index in range(1, len(names) + 1)),
         strict=True,
     ):
         sheet.column_dimensions[letter].width = width
+    row = 1  # the header
     for position in report.positions:
         code = _value(sheet, position.code)
         title = _value(sheet, position.title)
         for entry in position.entries:
+            row += 1
             sheet.append(
                 [
                     code,
@@ -999,5 +1014,6 @@ def _entries_sheet_export(workbook: Workbook, report: reports.Report) -> None:
                     _value(sheet, entry.standard_minutes, MINUTES),
                     _value(sheet, entry.effective_minutes, MINUTES),
                     _value(sheet, entry.required_staff, EXACT),
+                    _check_formula(sheet, entry, row),
                 ]
             )

@@ -728,6 +728,7 @@ def test_the_export_has_a_summary_the_results_and_the_entries_as_numbers(
         "standard time (minutes)",
         "WKE of the period (minutes)",
         "required staff (exact)",
+        "required staff (Excel formula: volume × minutes ÷ WKE)",
     )
     assert entries[1] == (
         "EXP-CLERK",
@@ -742,6 +743,7 @@ def test_the_export_has_a_summary_the_results_and_the_entries_as_numbers(
         30,
         75000,
         0.48,
+        None,  # a formula: no stored value until a spreadsheet program computes it
     )
     assert [row[3] for row in entries[1:]] == [
         "Prepare documents",
@@ -751,7 +753,14 @@ def test_the_export_has_a_summary_the_results_and_the_entries_as_numbers(
         "Approve shipments",
         "Check certificates",
     ]
-    assert entries[3][7:] == (2, "hours", 120, 6250, 0.384)
+    assert entries[3][7:] == (2, "hours", 120, 6250, 0.384, None)
+    # the last column recomputes the exact one live from the row's own cells
+    formulas = load_workbook(io.BytesIO(spreadsheet.export(analysis, language="en")))
+    column = [row[12] for row in formulas["Entries"].iter_rows(values_only=True)]
+    assert column[1:4] == ["=F2*J2/K2", "=F3*J3/K3", "=F4*J4/K4"]
+    assert formulas["Entries"]["M2"].number_format == "0.000000"
+    filled = [row[5] is not None for row in entries[1:]]
+    assert [cell is not None for cell in column[1:]] == filled
 
 
 def test_a_rule_only_the_service_knows_is_reported_on_its_row(
