@@ -699,6 +699,33 @@ def _publish(
 # --- resolving and opening stages ------------------------------------------------------
 
 
+def _announce_urgently(
+    work: _Work,
+    *,
+    people: Iterable[int],
+    event_type: str,
+    key: str,
+    title: Promise,
+    data: Callable[[], Mapping[str, Any]],
+    body: str | Promise = "",
+) -> int:
+    """Tell `people` in the app, urgently, with a link to the request, and announce
+    the event to the webhooks under the same idempotency key; how many were told."""
+    written = notifications.notify(
+        work.organisation,
+        recipients=_users_of(people),
+        event_type=event_type,
+        key=key,
+        title=title,
+        body=body,
+        url=request_path(work.request),
+        urgent=True,
+        now=work.now,
+    )
+    _publish(work, event_type, key, data)
+    return written
+
+
 def _resolve(
     work: _Work, stage: RequestStage, *, past: _Past | None = None
 ) -> list[Resolved]:
@@ -1980,9 +2007,10 @@ def nudge(
     ApprovalRequest.objects.filter(pk=locked.pk).update(last_nudged_at=now)
     locked.last_nudged_at = now
     work = _Work(locked, actor=actor, now=now)
-    notifications.notify(
-        work.organisation,
-        recipients=_users_of(waiting_on),
+    nudger = member.person_id
+    _announce_urgently(
+        work,
+        people=waiting_on,
         event_type=events.APPROVAL_NUDGED,
         key=f"approval:{locked.pk}:nudge:{made.pk}",
         title=_text(
@@ -1990,16 +2018,7 @@ def nudge(
             name=actor.display_name,
             title=locked.title,
         ),
-        url=request_path(locked),
-        urgent=True,
-        now=now,
-    )
-    nudger = member.person_id
-    _publish(
-        work,
-        events.APPROVAL_NUDGED,
-        f"approval:{locked.pk}:nudge:{made.pk}",
-        lambda: {
+        data=lambda: {
             "request": _request_data(locked),
             "stage": _stage_data(stage),
             "nudged_by": (
@@ -2227,9 +2246,9 @@ def stage_timer_rule(timer: Timer, now: dt.datetime) -> str:
 def _remind(work: _Work, stage: RequestStage, timer: Timer) -> str:
     request = work.request
     waiting_on = _undecided(stage)
-    written = notifications.notify(
-        work.organisation,
-        recipients=_users_of(waiting_on),
+    written = _announce_urgently(
+        work,
+        people=waiting_on,
         event_type=events.APPROVAL_REMINDED,
         key=(
             f"approval:{request.pk}:stage:{stage.pk}:round:{stage.round}"
@@ -2239,15 +2258,7 @@ def _remind(work: _Work, stage: RequestStage, timer: Timer) -> str:
             gettext_noop("Past its time limit, waiting for your decision: %(title)s"),
             title=request.title,
         ),
-        url=request_path(request),
-        urgent=True,
-        now=work.now,
-    )
-    _publish(
-        work,
-        events.APPROVAL_REMINDED,
-        f"approval:{request.pk}:stage:{stage.pk}:round:{stage.round}:reminded:{timer.deadline.isoformat()}",
-        lambda: {
+        data=lambda: {
             "request": _request_data(request),
             "stage": _stage_data(stage),
             "approvers": _people_data(waiting_on),
@@ -2278,9 +2289,9 @@ def _notify_owner(work: _Work, stage: RequestStage, timer: Timer) -> str:
         )
         return "no process owner to notify"
     waiting_on = _undecided(stage)
-    written = notifications.notify(
-        work.organisation,
-        recipients=_users_of(owners),
+    written = _announce_urgently(
+        work,
+        people=owners,
         event_type=events.APPROVAL_OVERDUE,
         key=(
             f"approval:{request.pk}:stage:{stage.pk}:round:{stage.round}"
@@ -2295,15 +2306,7 @@ def _notify_owner(work: _Work, stage: RequestStage, timer: Timer) -> str:
             order=stage.order,
             stage=stage.stage.name,
         ),
-        url=request_path(request),
-        urgent=True,
-        now=work.now,
-    )
-    _publish(
-        work,
-        events.APPROVAL_OVERDUE,
-        f"approval:{request.pk}:stage:{stage.pk}:round:{stage.round}:overdue:{timer.deadline.isoformat()}",
-        lambda: {
+        data=lambda: {
             "request": _request_data(request),
             "stage": _stage_data(stage),
             "approvers": _people_data(waiting_on),
@@ -2372,9 +2375,9 @@ def _escalate(work: _Work, stage: RequestStage) -> str:
     _replace_approvers(work, stage, approvers, cause=ResolutionCause.ESCALATED)
     _schedule(work, stage)
     added = [r.person_id for r in extra]
-    notifications.notify(
-        work.organisation,
-        recipients=_users_of(added),
+    _announce_urgently(
+        work,
+        people=added,
         event_type=events.APPROVAL_ESCALATED,
         key=(
             f"approval:{request.pk}:stage:{stage.pk}:round:{stage.round}"
@@ -2389,15 +2392,7 @@ def _escalate(work: _Work, stage: RequestStage) -> str:
             order=stage.order,
             stage=stage.stage.name,
         ),
-        url=request_path(request),
-        urgent=True,
-        now=work.now,
-    )
-    _publish(
-        work,
-        events.APPROVAL_ESCALATED,
-        f"approval:{request.pk}:stage:{stage.pk}:round:{stage.round}:escalated:{stage.escalations}",
-        lambda: {
+        data=lambda: {
             "request": _request_data(request),
             "stage": _stage_data(stage),
             "approvers": _people_data(added),
