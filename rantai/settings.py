@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "rantai.chains",
     "rantai.approvals",
     "rantai.workload",
+    "rantai.roles",
     "rantai.api",
     "rantai.web",
     "rantai.demo",

@@ -754,6 +754,7 @@ class TimerKind(models.TextChoices):
     APPROVAL_STAGE = "approval_stage", _("approval stage")
     TASK = "task", _("task")
     OBSTACLE = "obstacle", _("obstacle")
+    BRIEFING = "briefing", _("briefing")
 
 
 class TimerStatus(models.TextChoices):

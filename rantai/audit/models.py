@@ -63,6 +63,16 @@ class AuditVerb(models.TextChoices):
     SUBMITTED = "submitted", _("submitted")
     VALIDATED = "validated", _("validated")
     COMPUTED = "computed", _("computed")
+    ASSIGNED = "assigned", _("assigned")
+    CONSULTATION_REQUESTED = "consultation_requested", _("consultation requested")
+    CONSULTATION_ANSWERED = "consultation_answered", _("consultation answered")
+    BRIEFED = "briefed", _("briefing issued")
+    ACKNOWLEDGED = "acknowledged", _("acknowledged")
+    ACKNOWLEDGEMENT_WITHDRAWN = (
+        "acknowledgement_withdrawn",
+        _("acknowledgement withdrawn"),
+    )
+    REBALANCED = "rebalanced", _("rebalanced")
 
 
 class AuditEvent(models.Model):

@@ -20,6 +20,12 @@ transaction: a guard or handler that raises rolls the whole transition back.
   that answers with a reason refuses the direct decision (the decision belongs to
   an approval route); the approval engine's own calls pass `via_route=True` and are
   not asked.
+* **The assigner** — one object (`register_assigner`) that picks the assignee of
+  tasks becoming ready (`choose`, a batch of `ReadyWork`) and records why
+  (`record`, once the task ids exist). Without one, the sole current holder of the
+  responsible position is assigned and nothing is recorded.
+* **Publish guards** — `(version_id) -> [message]`, asked when a draft is
+  published; any message refuses the publication (with the chains' own checks).
 * **Awaiting-reason labels** — a guard stores a short code in a task's
   `awaiting_reasons` (data, kept as is); `reason_label(code)` is what a page shows
   for it, in the reader's language (a code nobody registered is shown as is).
@@ -30,10 +36,10 @@ Tests use `isolated_registry()` to run with a clean (or a prepared) registry.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.utils.functional import Promise
 
@@ -119,6 +125,75 @@ class RunCompleted:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskAssigned:
+    """A person took an unassigned task themselves (claimed it, or started it)."""
+
+    organisation_id: int
+    run_id: int
+    task_id: int
+    person_id: int
+    actor_id: int | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VersionPublished:
+    """A procedure version was published (it replaced the previous one, if any)."""
+
+    organisation_id: int
+    procedure_id: int
+    version_id: int
+    actor_id: int | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyWork:
+    """A task about to become ready, to be given an assignee. `key` is the task's
+    id, or — while a run is being started and its tasks do not exist yet — the id
+    of its step (`record` then receives the task ids)."""
+
+    key: int
+    run_id: int | None
+    position_id: int | None
+    party_id: int | None
+    duty_id: int | None
+    duration_minutes: int
+    sort_order: int
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentChoice:
+    """Whom the assigner chose (None: nobody; the task stays open to claim) and
+    why, as plain data the assigner itself records."""
+
+    person_id: int | None
+    rationale: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Assigner(Protocol):
+    def choose(
+        self,
+        organisation_id: int,
+        work: Sequence[ReadyWork],
+        *,
+        now: dt.datetime,
+    ) -> dict[int, AssignmentChoice]:
+        """A choice for each work item's key (missing keys: nobody)."""
+        ...
+
+    def record(
+        self,
+        organisation_id: int,
+        chosen: Sequence[tuple[int, ReadyWork, AssignmentChoice]],
+        *,
+        now: dt.datetime,
+    ) -> None:
+        """Store the rationale of the choices: (task id, work, choice)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class RunLate:
     """The projected finish of a run moved past its due date."""
 
@@ -138,6 +213,10 @@ RunCompletedHandler = Callable[[RunCompleted], None]
 RunLateHandler = Callable[[RunLate], None]
 # (kind, subject id, proposal) -> why a direct decision is refused, or None.
 DecisionGate = Callable[[str, int, Mapping[str, Any]], "str | None"]
+TaskAssignedHandler = Callable[[TaskAssigned], None]
+VersionPublishedHandler = Callable[[VersionPublished], None]
+# (version id) -> the messages that refuse publishing it (empty: fine).
+PublishGuard = Callable[[int], "list[str]"]
 
 
 @dataclass
@@ -151,6 +230,10 @@ class Registry:
     run_completed: list[RunCompletedHandler] = field(default_factory=list)
     run_late: list[RunLateHandler] = field(default_factory=list)
     decision_gates: list[DecisionGate] = field(default_factory=list)
+    task_assigned: list[TaskAssignedHandler] = field(default_factory=list)
+    version_published: list[VersionPublishedHandler] = field(default_factory=list)
+    publish_guards: list[PublishGuard] = field(default_factory=list)
+    assigner: Assigner | None = None
     reason_labels: dict[str, Promise | str] = field(default_factory=dict)
 
 
@@ -196,6 +279,31 @@ def register_deviation_requested_handler(
 def register_decision_gate(gate: DecisionGate) -> DecisionGate:
     registry.decision_gates.append(gate)
     return gate
+
+
+def register_task_assigned_handler(
+    handler: TaskAssignedHandler,
+) -> TaskAssignedHandler:
+    registry.task_assigned.append(handler)
+    return handler
+
+
+def register_version_published_handler(
+    handler: VersionPublishedHandler,
+) -> VersionPublishedHandler:
+    registry.version_published.append(handler)
+    return handler
+
+
+def register_publish_guard(guard: PublishGuard) -> PublishGuard:
+    registry.publish_guards.append(guard)
+    return guard
+
+
+def register_assigner(assigner: Assigner) -> Assigner:
+    """Make `assigner` the one that picks assignees (there is one at most)."""
+    registry.assigner = assigner
+    return assigner
 
 
 def register_reason_label(code: str, label: Promise | str) -> None:
@@ -288,3 +396,21 @@ def emit_run_completed(event: RunCompleted) -> None:
 def emit_run_late(event: RunLate) -> None:
     for handler in registry.run_late:
         handler(event)
+
+
+def emit_task_assigned(event: TaskAssigned) -> None:
+    for handler in registry.task_assigned:
+        handler(event)
+
+
+def emit_version_published(event: VersionPublished) -> None:
+    for handler in registry.version_published:
+        handler(event)
+
+
+def publish_problems(version_id: int) -> list[str]:
+    """Every guard's messages refusing to publish the version, in order."""
+    problems: list[str] = []
+    for guard in registry.publish_guards:
+        problems.extend(guard(version_id))
+    return problems

@@ -410,6 +410,14 @@ class Step(Versioned):
         default=False,
         help_text=_("The task counts as done only once its approval route approves."),
     )
+    requires_consultation = models.BooleanField(
+        _("requires consultation"),
+        default=False,
+        help_text=_(
+            "The consulted positions are asked for their input when the task is "
+            "ready; it is completed only once every one of them answered."
+        ),
+    )
     condition_field = models.SlugField(
         _("applies when field"), max_length=50, blank=True
     )
@@ -728,6 +736,9 @@ class Task(Versioned):
     )
     requires_evidence = models.BooleanField(_("requires evidence"), default=False)
     requires_approval = models.BooleanField(_("requires approval"), default=False)
+    requires_consultation = models.BooleanField(
+        _("requires consultation"), default=False
+    )
     responsible_position = models.ForeignKey(
         "org.Position",
         verbose_name=_("responsible position"),
