@@ -12,4 +12,6 @@ urlpatterns = [
     path("o/<slug:org>/", include("rantai.web.urls_approvals")),
     path("o/<slug:org>/", include("rantai.web.urls_notifications")),
     path("o/<slug:org>/", include("rantai.web.urls_workload")),
+    path("o/<slug:org>/", include("rantai.web.urls_roles")),
+    path("o/<slug:org>/", include("rantai.web.urls_assignment")),
 ]
