@@ -29,6 +29,7 @@ from rantai.api.routers import (
     people,
     positions,
     procedures,
+    roles,
     routes,
     runs,
     tasks,
@@ -135,5 +136,6 @@ for module in (
     notifications,
     webhooks,
     workload,
+    roles,
 ):
     api.add_router("/orgs/{org_slug}", module.router)

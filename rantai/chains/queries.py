@@ -196,6 +196,7 @@ STEP_COMPARED = (
     "evidence_description",
     "requires_evidence",
     "requires_approval",
+    "requires_consultation",
     "condition_field",
     "condition_operator",
     "condition_value",

@@ -708,11 +708,10 @@ def publish(
     """Validate and freeze a draft; it replaces (retires) the published version."""
     now = _now(now)
     locked = _edit_draft(version.pk, actor)
-    problems = validate_version(locked)
-    if problems:
-        raise ValidationFailed(
-            {"__all__": [problem.message for problem in problems]}, code="unpublishable"
-        )
+    messages = [problem.message for problem in validate_version(locked)]
+    messages.extend(extensions.publish_problems(locked.pk))
+    if messages:
+        raise ValidationFailed({"__all__": messages}, code="unpublishable")
     changes = versioning.publish(
         version,
         number=locked.number,
@@ -723,6 +722,11 @@ def publish(
         actor_id=actor.pk,
         now=now,
         statuses=VersionStatus,
+    )
+    extensions.emit_version_published(
+        extensions.VersionPublished(
+            locked.organisation_id, locked.procedure_id, locked.pk, actor.pk, now
+        )
     )
     audit.record_many(
         locked.organisation,
@@ -829,6 +833,7 @@ STEP_FIELDS = (
     "evidence_description",
     "requires_evidence",
     "requires_approval",
+    "requires_consultation",
     "condition_field",
     "condition_operator",
     "condition_value",
@@ -865,6 +870,7 @@ def add_step(
     evidence_description: str = "",
     requires_evidence: bool = False,
     requires_approval: bool = False,
+    requires_consultation: bool = False,
     condition_field: str = "",
     condition_operator: str = "",
     condition_value: Any = None,
@@ -894,6 +900,7 @@ def add_step(
         evidence_description=evidence_description,
         requires_evidence=requires_evidence,
         requires_approval=requires_approval,
+        requires_consultation=requires_consultation,
         condition_field=condition_field.strip(),
         condition_operator=condition_operator,
         condition_value=condition_value,
@@ -1097,6 +1104,8 @@ class _PlanStep:
     duration_unit: str
     requires_evidence: bool
     requires_approval: bool
+    requires_consultation: bool
+    duty_id: int | None
     condition_field: str
     condition_operator: str
     condition_value: Any
@@ -1140,14 +1149,16 @@ def _version_plan(
             row[5],
             bool(row[6]),
             bool(row[7]),
-            row[8] or "",
-            row[9] or "",
-            sql.py_json(row[10]),
+            bool(row[8]),
+            row[9],
+            row[10] or "",
+            row[11] or "",
+            sql.py_json(row[12]),
         )
         for row in sql.fetchall(
             "SELECT id, key, name, sort_order, duration_value, duration_unit, "
-            "requires_evidence, requires_approval, condition_field, "
-            "condition_operator, condition_value "
+            "requires_evidence, requires_approval, requires_consultation, duty_id, "
+            "condition_field, condition_operator, condition_value "
             f"FROM {sql.table(Step)} WHERE procedure_version_id = %s "
             "ORDER BY sort_order, id",
             [version_id],
@@ -1194,8 +1205,9 @@ def start_run(
     Copies the steps into tasks (roles and dependencies too); a step whose
     condition does not hold is skipped with the reason "condition not met" when
     the chain reaches it; tasks whose dependencies are satisfied become ready, with
-    the sole holder of the responsible position as assignee. The engine's hot path:
-    plain statements (rantai.core.sql), no query per step.
+    the assignee the registered assigner chooses (without one: the sole holder of
+    the responsible position). The engine's hot path: plain statements
+    (rantai.core.sql), no query per step.
     """
     now = _now(now)
     user_id = actor.pk if actor is not None and actor.is_active else None
@@ -1306,6 +1318,7 @@ def start_run(
             ),
             "requires_evidence": step.requires_evidence,
             "requires_approval": step.requires_approval,
+            "requires_consultation": step.requires_consultation,
             "responsible_position_id": responsible[2],
             "responsible_party_id": responsible[3],
             "accountable_position_id": accountable[2],
@@ -1350,14 +1363,37 @@ def start_run(
                 task["status"] = TaskStatus.READY
                 task["ready_at"] = now
     ready = [t for t in tasks.values() if t["status"] == TaskStatus.READY]
-    assignees = _sole_holders(
-        organisation_id,
-        [t["responsible_position_id"] for t in ready],
-        _local_date(organisation, now),
-    )
-    for task in ready:
-        if task["responsible_position_id"]:
-            task["assignee_id"] = assignees.get(task["responsible_position_id"])
+    assigner = extensions.registry.assigner
+    work: list[extensions.ReadyWork] = []
+    choices: dict[int, extensions.AssignmentChoice] = {}
+    if assigner is None:
+        assignees = _sole_holders(
+            organisation_id,
+            [t["responsible_position_id"] for t in ready],
+            _local_date(organisation, now),
+        )
+        for task in ready:
+            if task["responsible_position_id"]:
+                task["assignee_id"] = assignees.get(task["responsible_position_id"])
+    elif ready:
+        duty_of_step = {step.id: step.duty_id for step in steps}
+        work = [
+            extensions.ReadyWork(
+                key=task["step_id"],
+                run_id=None,
+                position_id=task["responsible_position_id"],
+                party_id=task["responsible_party_id"],
+                duty_id=duty_of_step[task["step_id"]],
+                duration_minutes=task["duration_minutes"],
+                sort_order=task["sort_order"],
+            )
+            for task in ready
+        ]
+        choices = assigner.choose(organisation_id, work, now=now)
+        for task in ready:
+            choice = choices.get(task["step_id"])
+            if choice is not None:
+                task["assignee_id"] = choice.person_id
 
     (run.pk,) = sql.insert(
         Run,
@@ -1372,6 +1408,16 @@ def start_run(
     run._state.adding = False
     task_ids = sql.insert(Task, [{**task, "run_id": run.pk} for task in tasks.values()])
     task_id = dict(zip(tasks, task_ids, strict=True))
+    if assigner is not None and work:
+        assigner.record(
+            organisation_id,
+            [
+                (task_id[item.key], item, choices[item.key])
+                for item in work
+                if item.key in choices
+            ],
+            now=now,
+        )
     sql.insert(
         TaskRole,
         [
@@ -1659,18 +1705,22 @@ class Settled:
 
 @cache
 def _settle_sql() -> str:
-    """A candidate task's row and whether any of its dependencies is unsatisfied
-    (`_dependency_satisfied`, in SQL); `{ids}` is the IN list."""
+    """A candidate task's row (with what an assigner needs to know of it: its
+    step's duty, run, order, duration, responsible party) and whether any of its
+    dependencies is unsatisfied (`_dependency_satisfied`, in SQL); `{ids}` is the
+    IN list."""
     return (
         "SELECT t.id, t.status, t.skipped_reason, t.responsible_position_id, "
-        "t.assignee_id, EXISTS (SELECT 1 "
+        "t.assignee_id, s.duty_id, t.run_id, t.sort_order, t.duration_minutes, "
+        "t.responsible_party_id, EXISTS (SELECT 1 "
         f"FROM {sql.table(TaskDependency)} d JOIN {sql.table(Task)} p "
         "ON p.id = d.predecessor_id WHERE d.successor_id = t.id AND ("
         f"(d.kind = '{DependencyKind.START_TO_START}' "
         f"AND p.status NOT IN {sql.quoted(STARTED_STATUSES)}) OR "
         f"(d.kind <> '{DependencyKind.START_TO_START}' "
         f"AND p.status NOT IN {sql.quoted(FINISHED_STATUSES)}))) "
-        f"FROM {sql.table(Task)} t WHERE t.id IN {{ids}} AND t.status IN "
+        f"FROM {sql.table(Task)} t LEFT JOIN {sql.table(Step)} s ON s.id = t.step_id "
+        "WHERE t.id IN {ids} AND t.status IN "
         f"{sql.quoted([TaskStatus.PENDING, TaskStatus.READY, TaskStatus.SKIPPED])}"
     )
 
@@ -1731,12 +1781,13 @@ def _settle(
         if not rows:
             break
         to_ready: list[tuple[int, int | None, int | None]] = []
+        work: list[extensions.ReadyWork] = []
         to_skip: list[int] = []
         to_pending: list[int] = []
         reverted_skips: list[int] = []
-        for task_id, status, skipped_reason, position, assignee, blocked in sorted(
-            rows
-        ):
+        for row in sorted(rows):
+            task_id, status, skipped_reason, position, assignee = row[:5]
+            blocked = row[10]
             ok = not blocked
             if (
                 status in (TaskStatus.PENDING, TaskStatus.READY)
@@ -1746,24 +1797,49 @@ def _settle(
                 to_skip.append(task_id)
             elif status == TaskStatus.PENDING and ok:
                 to_ready.append((task_id, position, assignee))
+                if assignee is None:  # a reopened task keeps its assignee
+                    duty_id, run_id, sort_order, minutes, party_id = row[5:10]
+                    work.append(
+                        extensions.ReadyWork(
+                            task_id,
+                            run_id,
+                            position,
+                            party_id,
+                            duty_id,
+                            minutes,
+                            sort_order,
+                        )
+                    )
             elif status == TaskStatus.READY and not ok:
                 to_pending.append(task_id)
             elif status == TaskStatus.SKIPPED and not ok and skipped_reason:
                 to_pending.append(task_id)
                 reverted_skips.append(task_id)
         if to_ready:
-            if day is None:
-                day = _local_date(run.organisation, now)
-            holders = _sole_holders(
-                run.organisation_id,
-                [position for _id, position, assignee in to_ready if assignee is None],
-                day,
-            )
+            assigner = extensions.registry.assigner
+            choices: dict[int, extensions.AssignmentChoice] = {}
+            holders: dict[int, int] = {}
+            if assigner is not None:
+                if work:
+                    choices = assigner.choose(run.organisation_id, work, now=now)
+            else:
+                if day is None:
+                    day = _local_date(run.organisation, now)
+                holders = _sole_holders(
+                    run.organisation_id,
+                    [p for _id, p, assignee in to_ready if assignee is None],
+                    day,
+                )
             groups: dict[int | None, list[int]] = defaultdict(list)
             for task_id, ready_position, current in to_ready:
-                chosen = (
-                    current if current is not None else holders.get(ready_position)  # type: ignore[arg-type]
-                )
+                chosen: int | None
+                if current is not None:
+                    chosen = current
+                elif assigner is not None:
+                    choice = choices.get(task_id)
+                    chosen = choice.person_id if choice is not None else None
+                else:
+                    chosen = holders.get(ready_position)  # type: ignore[arg-type]
                 groups[chosen].append(task_id)
                 settled.readied.append((task_id, chosen))
             for chosen_id, ids in groups.items():
@@ -1774,6 +1850,16 @@ def _settle(
                     only_from=TaskStatus.PENDING,
                     ready_at=now,
                     assignee_id=chosen_id,
+                )
+            if assigner is not None and work:
+                assigner.record(
+                    run.organisation_id,
+                    [
+                        (item.key, item, choices[item.key])
+                        for item in work
+                        if item.key in choices
+                    ],
+                    now=now,
                 )
         if to_skip:
             _set_status(to_skip, TaskStatus.SKIPPED, now=now, ready_at=None)
@@ -1873,6 +1959,11 @@ def claim_task(
         expected_version=expected_version,
         fields={"assignee_id": rights.person_id, "updated_at": now},
     )
+    extensions.emit_task_assigned(
+        extensions.TaskAssigned(
+            run.organisation_id, run.pk, task.pk, rights.person_id, actor.pk, now
+        )
+    )
     audit.record(
         run.organisation,
         actor=actor,
@@ -1907,6 +1998,17 @@ def start_task(
         fields["assignee_id"] = rights.person_id
         changes["assignee"] = [None, rights.person_id]
     _transition(task, expected_version=expected_version, fields=fields)
+    if "assignee_id" in fields:
+        extensions.emit_task_assigned(
+            extensions.TaskAssigned(
+                run.organisation_id,
+                run.pk,
+                task.pk,
+                fields["assignee_id"],
+                actor.pk,
+                now,
+            )
+        )
     settled = _settle(run, now=now, successors_of=[task.pk])
     if settled.readied or settled.skipped:
         changes["released"] = [pk for pk, _a in settled.readied] + settled.skipped

@@ -11,6 +11,14 @@ The workload analysis (docs/user-guide/workload.md) of the Export unit for the
 current year is half-way: opened by the HR analyst, some positions validated by the
 head of export, one waiting for her, her own still being filled in, and computed,
 with one position overloaded and one underloaded.
+
+Roles (docs/user-guide/roles.md): production asks the warehouse before it finishes
+(a consultation that waits for the acting head of the warehouse in the run under
+way), the last step informs two heads, the shipment procedure has one role-check
+warning (a step whose duty belongs to another position's job description), one
+briefing of a demo login is not acknowledged yet, and the export manager handed
+five export-document tasks by hand to someone outside the candidates, which the
+fairness report flags.
 """
 
 from __future__ import annotations
@@ -61,6 +69,8 @@ from rantai.notifications.models import Delivery, Notification
 from rantai.org import membership
 from rantai.org import services as org
 from rantai.org.models import AbsenceKind, Duty, Party, PartyKind, Person, Position
+from rantai.roles import assigning, briefings, consulting
+from rantai.roles.models import Briefing, Consultation, ConsultationStatus
 from rantai.workload import services as workload
 from rantai.workload.models import Analysis, Entry, PositionSheet
 
@@ -383,13 +393,18 @@ LOGIN_NOTES = {
     "sari": "member: Kepala Pemasaran; decides approvals a.n. hendra this week",
     "agus": "member: Kepala Produksi",
     "rina": (
-        "member: Kepala Ekspor, owner of the shipment procedure and its approval "
-        "route; validates her unit's workload entries"
+        "member: Kepala Ekspor, owner of the shipment and export-document "
+        "procedures and of the approval route; validates her unit's workload "
+        "entries; assigned export documents to dimas by hand"
     ),
     "yusuf": (
-        "member: Staf Dokumen Ekspor; his workload entries wait for rina's validation"
+        "member: Staf Dokumen Ekspor; his workload entries wait for rina's "
+        "validation; one briefing to acknowledge"
     ),
-    "dimas": "member: Pengadministrasi Ekspor (workload validated: underloaded)",
+    "dimas": (
+        "member: Pengadministrasi Ekspor (workload validated: underloaded); five "
+        "export-document tasks given to him by hand"
+    ),
     "budi": "member: Koordinator Pengiriman and acting (Plt) Kepala Gudang",
     "fajar": ("member: Analis SDM, the workload analyst of the Export unit's analysis"),
     "auditor": "auditor: reads everything, changes nothing",
@@ -554,6 +569,13 @@ def load(*, today: dt.date | None = None) -> Organisation:
             positions=positions,
             now=now,
         )
+        load_roles(
+            organisation,
+            users=users,
+            positions=positions,
+            people=people,
+            now=now,
+        )
     return organisation
 
 
@@ -565,8 +587,8 @@ SHIPMENT_FIELDS = [
     ("shipment_value", "Nilai pengiriman", FieldType.DECIMAL, "IDR"),
 ]
 APPROVAL_THRESHOLD = 500_000_000
-# (key, name, R position or party code, A position, duration, unit, duty of R,
-#  predecessors, consulted/informed)
+# (key, name, R position or party code, A position, duration, unit, duty (its title:
+#  normally one of R's job description), predecessors, consulted/informed)
 SHIPMENT_STEPS: list[
     tuple[str, str, str, str, str, str, str | None, list[str], list[tuple[str, str]]]
 ] = [
@@ -590,7 +612,9 @@ SHIPMENT_STEPS: list[
         DurationUnit.WORKING_DAYS,
         "Release finished goods",
         [],
-        [("I", "WH-HEAD")],
+        # the warehouse is asked whether it has room for the batch (the step
+        # requires consultation: CONSULTATION_STEPS)
+        [("C", "WH-HEAD")],
     ),
     (
         "price-shipping",
@@ -610,7 +634,10 @@ SHIPMENT_STEPS: list[
         "WH-HEAD",
         "1",
         DurationUnit.WORKING_DAYS,
-        "Coordinate loading",
+        # A duty of the Kepala Gudang's job description, not of the Koordinator
+        # Pengiriman's: the role checks warn (duty_not_covered). Budi holds both
+        # positions (the head as Plt), so the task still finds its candidate.
+        "Schedule outgoing shipments",
         ["produce", "price-shipping"],
         [("I", "EXP-HEAD")],
     ),
@@ -645,9 +672,11 @@ SHIPMENT_STEPS: list[
         DurationUnit.WORKING_DAYS,
         None,
         ["forwarder-pickup"],
-        [("I", "EXP-HEAD")],
+        [("I", "EXP-HEAD"), ("I", "WH-HEAD")],
     ),
 ]
+# Steps whose consulted positions must answer before the task completes.
+CONSULTATION_STEPS = {"produce"}
 
 
 @dataclass(frozen=True)
@@ -723,10 +752,9 @@ def load_chains(
                 "condition_value": str(APPROVAL_THRESHOLD),
                 "requires_approval": True,
             }
+        # duty titles are unique in the demo's job descriptions
         duty = (
-            Duty.objects.filter(
-                position=positions[responsible], title=duty_title
-            ).first()
+            Duty.objects.get(organisation=organisation, title=duty_title)
             if duty_title
             else None
         )
@@ -739,6 +767,7 @@ def load_chains(
             duration_unit=unit,
             duty=duty,
             evidence_description=EVIDENCE.get(key, ""),
+            requires_consultation=key in CONSULTATION_STEPS,
             **condition,
         )
         steps[key] = step
@@ -773,6 +802,9 @@ def load_chains(
         version, actor=rina, expected_version=None, now=now - dt.timedelta(days=90)
     )
     version.refresh_from_db()
+    # Publishing briefed everyone with a role in it; they read their briefings at
+    # once (so no reminder is due when the runs below fire the timers).
+    _acknowledge_briefings(organisation, now=now)
     finished = _finished_run(organisation, version, users=users, now=now)
     in_progress = _run_in_progress(organisation, version, users=users, now=now)
     return Shipments(version=version, finished=finished, in_progress=in_progress)
@@ -796,6 +828,29 @@ def _act(run: Run, key: str, action: str, user: User, moment: dt.datetime) -> No
         chains.complete_task(
             task, actor=user, expected_version=task.version, now=moment
         )
+
+
+def _answer(run: Run, key: str, user: User, moment: dt.datetime, answer: str) -> None:
+    """The consulted `user` answers the open consultation of the run's task `key`
+    (and has read the bell that asked for it)."""
+    consultation = Consultation.objects.get(
+        task__run=run, task__key=key, status=ConsultationStatus.REQUESTED
+    )
+    asked = Notification.objects.filter(
+        recipient=user,
+        event_type=events.CONSULTATION_REQUESTED,
+        key=f"consultation:{consultation.pk}:requested",
+        read_at__isnull=True,
+    ).first()
+    if asked is not None:
+        notifications.mark_read(asked, actor=user, now=moment - dt.timedelta(minutes=5))
+    consulting.answer(
+        consultation,
+        actor=user,
+        answer=answer,
+        expected_version=consultation.version,
+        now=moment,
+    )
 
 
 def _finished_run(
@@ -839,6 +894,13 @@ def _finished_run(
 
     final = due_at + dt.timedelta(days=2)
     _act(run, "produce", "start", users["agus"], after(15))
+    _answer(
+        run,
+        "produce",
+        users["budi"],
+        after(90),
+        "Hall B has room for 200 units from next Monday.",
+    )
     _act(run, "set-target", "complete", users["sari"], after(400))
     _act(run, "price-shipping", "complete", users["rina"], after(450))
     _act(run, "produce", "complete", users["agus"], after(7 * day))
@@ -1104,6 +1166,13 @@ def _run_waiting_for_approval(
         return add_working_minutes(cal, started, minutes)
 
     _act(run, "produce", "start", users["agus"], after(30))
+    _answer(
+        run,
+        "produce",
+        users["budi"],
+        after(120),
+        "800 units fit in halls A and B; tell us two days before release.",
+    )
     _act(run, "set-target", "complete", users["sari"], after(240))
     _act(run, "price-shipping", "start", users["rina"], after(480))
     _act(run, "price-shipping", "complete", users["rina"], after(720))
@@ -1317,3 +1386,177 @@ def load_workload(
     workload.compute(analysis, actor=fajar, now=subtract_working_minutes(cal, now, 120))
     analysis.refresh_from_db()
     return analysis
+
+
+# --- roles: export documents assigned by hand, briefings -----------------------------
+
+DOCUMENT_STEPS: list[tuple[str, str, str, str, str, list[str]]] = [
+    # (key, name, duration, unit, duty of the Staf Dokumen Ekspor, predecessors)
+    (
+        "prepare-documents",
+        "Siapkan dokumen pengiriman (prepare the shipping documents)",
+        "1",
+        DurationUnit.WORKING_DAYS,
+        "Prepare shipping documents",
+        [],
+    ),
+    (
+        "file-peb",
+        "Ajukan PEB ke Bea Cukai (file the export declaration)",
+        "2",
+        DurationUnit.WORKING_HOURS,
+        "Mengajukan pemberitahuan ekspor barang (PEB)",
+        ["prepare-documents"],
+    ),
+]
+# The orders whose documents Rina handed to Dimas by hand, outside the candidates.
+DOCUMENT_ORDERS = ["PO-2411", "PO-2412", "PO-2415", "PO-2417", "PO-2418"]
+OVERRIDE_REASON = (
+    "Yusuf and Maya are on the PEB backlog this week; Dimas has time to spare "
+    "(the workload analysis shows him underloaded)."
+)
+# The one briefing a demo login has not acknowledged: (username, procedure code).
+UNACKNOWLEDGED_BRIEFING = ("yusuf", "DOC")
+
+
+def load_roles(
+    organisation: Organisation,
+    *,
+    users: dict[str, User],
+    positions: dict[str, Position],
+    people: dict[str, Person],
+    now: dt.datetime,
+) -> ProcedureVersion:
+    """Roles with teeth (docs/user-guide/roles.md), through the services:
+
+    * the procedure DOC (export documents of an order, owned by the export
+      manager): the Staf Dokumen Ekspor prepare the documents and file the export
+      declaration; published two days ago, which briefed everyone with a role in
+      it;
+    * five orders' documents started in the last working hours: the policy gave
+      each to the least loaded Staf Dokumen Ekspor, then Rina assigned every one
+      by hand to Dimas (Pengadministrasi Ekspor) — outside the candidates, so each
+      is an override with her reason, and the fairness report flags how her
+      picks concentrate on one person;
+    * every briefing of a demo login is acknowledged except Yusuf's briefing about
+      DOC, which waits on his focus page (people without a login cannot
+      acknowledge theirs).
+
+    The shipment procedure's consultation, informed positions and role-check
+    warning are part of `load_chains` (SHIPMENT_STEPS). Returns DOC's version."""
+    cal = calendar_spec(organisation)
+    rina = users["rina"]
+    procedure = chains.create_procedure(
+        organisation,
+        actor=rina,
+        code="DOC",
+        name="Dokumen ekspor (export documents of an order)",
+        owner_position=positions["EXP-HEAD"],
+        description=(
+            "The shipping documents of a customer order and its export declaration "
+            "(PEB), prepared by the export document staff."
+        ),
+    )
+    version = procedure.versions.get()
+    steps = {}
+    for key, name, duration, unit, duty_title, after in DOCUMENT_STEPS:
+        step = chains.add_step(
+            version,
+            actor=rina,
+            key=key,
+            name=name,
+            duration_value=duration,
+            duration_unit=unit,
+            duty=Duty.objects.get(organisation=organisation, title=duty_title),
+        )
+        steps[key] = step
+        chains.add_step_role(
+            step,
+            actor=rina,
+            role=RaciRole.RESPONSIBLE,
+            position=positions["EXP-DOC"],
+        )
+        chains.add_step_role(
+            step,
+            actor=rina,
+            role=RaciRole.ACCOUNTABLE,
+            position=positions["EXP-HEAD"],
+        )
+        for predecessor in after:
+            chains.add_dependency(
+                version, actor=rina, predecessor=steps[predecessor], successor=step
+            )
+    chains.publish(
+        version, actor=rina, expected_version=None, now=now - dt.timedelta(days=2)
+    )
+    version.refresh_from_db()
+    _acknowledge_briefings(organisation, now=now)
+
+    local_today = now.astimezone(zoneinfo.ZoneInfo(organisation.time_zone)).date()
+    dimas = people["Dimas Saputra"]
+    for index, order in enumerate(DOCUMENT_ORDERS):
+        started = subtract_working_minutes(
+            cal, now, (len(DOCUMENT_ORDERS) - index) * 45
+        )
+        run = chains.start_run(
+            version,
+            actor=rina,
+            title=f"Dokumen ekspor {order}",
+            objective=f"The shipping documents and the PEB of order {order}.",
+            measure_quantity=1,
+            measure_unit="document set",
+            due_at=chains.due_at_for_date(
+                organisation, local_today + dt.timedelta(days=7)
+            ),
+            now=started,
+        )
+        task = Task.objects.get(run=run, key="prepare-documents")
+        assigning.assign_task(
+            task,
+            actor=rina,
+            person=dimas,
+            reason=OVERRIDE_REASON,
+            expected_version=task.version,
+            now=started + dt.timedelta(minutes=10),
+        )
+    return version
+
+
+def _acknowledge_briefings(organisation: Organisation, *, now: dt.datetime) -> None:
+    """Every person with a login reads and acknowledges their briefings within a
+    working hour and a half of receiving them (not after `now`) — except
+    UNACKNOWLEDGED_BRIEFING."""
+    cal = calendar_spec(organisation)
+    username, procedure_code = UNACKNOWLEDGED_BRIEFING
+    waiting = (
+        Briefing.objects.filter(
+            organisation=organisation,
+            acknowledged_at__isnull=True,
+            person__user__isnull=False,
+        )
+        .select_related("person__user", "procedure_version__procedure")
+        .order_by("issued_at", "id")
+    )
+    for briefing in waiting:
+        user = briefing.person.user
+        if user is None:  # filtered out above; for the type checker
+            continue
+        version = briefing.procedure_version
+        if (
+            user.username == username
+            and version is not None
+            and version.procedure.code == procedure_code
+        ):
+            continue
+        moment = min(add_working_minutes(cal, briefing.issued_at, 90), now)
+        # they followed the bell's link
+        bell = Notification.objects.filter(
+            recipient=user,
+            key=f"briefing:{briefing.pk}:issued",
+            read_at__isnull=True,
+        ).first()
+        if bell is not None:
+            notifications.mark_read(bell, actor=user, now=moment)
+        briefings.acknowledge(
+            briefing, actor=user, expected_version=briefing.version, now=moment
+        )

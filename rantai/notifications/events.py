@@ -94,6 +94,18 @@ ANALYSIS: Mapping[str, Field] = {
     "url": STR,
 }
 POSITION: Mapping[str, Field] = {"id": INT, "code": STR, "title": STR}
+CONSULTATION: Mapping[str, Field] = {"id": INT, "round": INT, "url": STR}
+BRIEFING: Mapping[str, Field] = {
+    "id": INT,
+    "reason": choice("version_published", "started_holding"),
+    "issued_at": DATETIME,
+    "url": STR,
+}
+PROCEDURE_VERSION: Mapping[str, Field] = {
+    "procedure": STR,
+    "name": STR,
+    "number": INT,
+}
 
 
 # --- the catalogue ------------------------------------------------------------------
@@ -150,6 +162,13 @@ RUN_LATE = "run.late"
 WORKLOAD_TO_FILL = "workload.to_fill"
 WORKLOAD_SHEETS_VALIDATED = "workload.sheets_validated"
 WORKLOAD_ANALYSIS_DECIDED = "workload.analysis_decided"
+TASK_ASSIGNED = "task.assigned"
+TASK_COMPLETED = "task.completed"
+TASK_ESCALATED = "task.escalated"
+CONSULTATION_REQUESTED = "consultation.requested"
+CONSULTATION_ANSWERED = "consultation.answered"
+BRIEFING_ISSUED = "briefing.issued"
+BRIEFING_REMINDER = "briefing.reminder"
 
 _ANALYSIS_EXAMPLE = {
     "id": 12,
@@ -158,6 +177,27 @@ _ANALYSIS_EXAMPLE = {
     "revision": 1,
     "url": "https://rantai.example.com/o/acme/workload/12/",
 }
+
+_TASK_EXAMPLE = {
+    "id": 1204,
+    "key": "price-shipping",
+    "name": "Price the shipping",
+    "url": "https://rantai.example.com/o/acme/tasks/1204/",
+}
+_CONSULTATION_EXAMPLE = {
+    "id": 31,
+    "round": 0,
+    "url": "https://rantai.example.com/o/acme/tasks/1204/#consultation-31",
+}
+_LEGAL = {"id": 11, "code": "EXP-LEGAL", "title": "Export legal officer"}
+_HEAD = {"id": 5, "code": "EXP-HEAD", "title": "Head of export"}
+_BRIEFING_EXAMPLE = {
+    "id": 77,
+    "reason": "version_published",
+    "issued_at": "2026-03-02T01:00:00+00:00",
+    "url": "https://rantai.example.com/o/acme/briefings/77/",
+}
+_VERSION_EXAMPLE = {"procedure": "EXPORT", "name": "Export order", "number": 3}
 
 _TYPES = (
     EventType(
@@ -340,6 +380,144 @@ _TYPES = (
         example={
             "run": _RUN_EXAMPLE,
             "projected_finish_at": "2026-03-11T03:30:00+00:00",
+        },
+    ),
+    EventType(
+        TASK_ASSIGNED,
+        1,
+        urgent=True,
+        label=_("A task was assigned to you"),
+        shape={
+            "task": obj(TASK),
+            "run": obj(RUN),
+            "assignee": obj(PERSON),
+            "assigned_by": obj(PERSON, nullable=True),
+            "kind": choice("automatic", "claimed", "manual", "rebalanced"),
+        },
+        example={
+            "task": _TASK_EXAMPLE,
+            "run": _RUN_EXAMPLE,
+            "assignee": _RINA,
+            "assigned_by": _DEWI,
+            "kind": "manual",
+        },
+    ),
+    EventType(
+        TASK_COMPLETED,
+        1,
+        urgent=False,
+        label=_("A task you are informed of was completed"),
+        shape={
+            "task": obj(TASK),
+            "run": obj(RUN),
+            "completed_by": obj(PERSON, nullable=True),
+            "completed_at": DATETIME,
+        },
+        example={
+            "task": _TASK_EXAMPLE,
+            "run": _RUN_EXAMPLE,
+            "completed_by": _RINA,
+            "completed_at": "2026-03-03T04:20:00+00:00",
+        },
+    ),
+    EventType(
+        TASK_ESCALATED,
+        1,
+        urgent=True,
+        label=_("A task you are accountable for is late"),
+        shape={
+            "task": obj(TASK),
+            "run": obj(RUN),
+            "assignee": obj(PERSON, nullable=True),
+            "position": obj(POSITION),
+            "level": INT,
+            "expected_done_at": DATETIME,
+        },
+        example={
+            "task": _TASK_EXAMPLE,
+            "run": _RUN_EXAMPLE,
+            "assignee": _RINA,
+            "position": _HEAD,
+            "level": 1,
+            "expected_done_at": "2026-03-03T09:00:00+00:00",
+        },
+    ),
+    EventType(
+        CONSULTATION_REQUESTED,
+        1,
+        urgent=True,
+        label=_("Your input is asked before a task is completed"),
+        shape={
+            "consultation": obj(CONSULTATION),
+            "task": obj(TASK),
+            "run": obj(RUN),
+            "position": obj(POSITION),
+        },
+        example={
+            "consultation": _CONSULTATION_EXAMPLE,
+            "task": _TASK_EXAMPLE,
+            "run": _RUN_EXAMPLE,
+            "position": _LEGAL,
+        },
+    ),
+    EventType(
+        CONSULTATION_ANSWERED,
+        1,
+        urgent=False,
+        label=_("A consulted position gave its input"),
+        shape={
+            "consultation": obj(CONSULTATION),
+            "task": obj(TASK),
+            "run": obj(RUN),
+            "position": obj(POSITION),
+            "answered_by": obj(PERSON),
+            "open_in_round": INT,
+        },
+        example={
+            "consultation": _CONSULTATION_EXAMPLE,
+            "task": _TASK_EXAMPLE,
+            "run": _RUN_EXAMPLE,
+            "position": _LEGAL,
+            "answered_by": _DEWI,
+            "open_in_round": 0,
+        },
+    ),
+    EventType(
+        BRIEFING_ISSUED,
+        1,
+        urgent=False,
+        label=_("A briefing of your roles waits for your acknowledgement"),
+        shape={
+            "briefing": obj(BRIEFING),
+            "person": obj(PERSON),
+            "procedure_version": obj(PROCEDURE_VERSION, nullable=True),
+            "positions": list_of(POSITION),
+        },
+        example={
+            "briefing": _BRIEFING_EXAMPLE,
+            "person": _RINA,
+            "procedure_version": _VERSION_EXAMPLE,
+            "positions": [{"id": 7, "code": "EXP-CLERK", "title": "Export clerk"}],
+        },
+    ),
+    EventType(
+        BRIEFING_REMINDER,
+        1,
+        urgent=False,
+        label=_("A reminder to acknowledge a briefing of your roles"),
+        shape={
+            "briefing": obj(BRIEFING),
+            "person": obj(PERSON),
+            "procedure_version": obj(PROCEDURE_VERSION, nullable=True),
+            "reminder": INT,
+            "reminded_by": obj(PERSON, nullable=True),
+        },
+        example={
+            "briefing": _BRIEFING_EXAMPLE,
+            "person": _RINA,
+            "procedure_version": _VERSION_EXAMPLE,
+            "reminder": 1,
+            "reminded_by": None,
         },
     ),
     EventType(

@@ -124,6 +124,7 @@ class AssignmentOutcome(models.TextChoices):
     VACANT = "vacant", _("the responsible position has no holder")
     NOT_COVERED = "not_covered", _("no holder's job description covers the duty")
     ALL_AWAY = "all_away", _("every candidate is away")
+    NO_LOGIN = "no_login", _("no available candidate can log in")
     KEPT = "kept", _("the task kept its assignee")
 
 

@@ -203,6 +203,11 @@ class StepForm(RantaiForm):
         required=False,
         help_text=_("The task counts as done only once its approval route approves."),
     )
+    requires_consultation = forms.BooleanField(
+        label=model_label(Step, "requires_consultation"),
+        required=False,
+        help_text=help_text(Step, "requires_consultation"),
+    )
     condition_field = forms.ChoiceField(
         label=model_label(Step, "condition_field"),
         choices=NO_CONDITION,
@@ -277,6 +282,7 @@ def step_initial(step: Step) -> dict[str, Any]:
         "evidence_description": step.evidence_description,
         "requires_evidence": step.requires_evidence,
         "requires_approval": step.requires_approval,
+        "requires_consultation": step.requires_consultation,
         "condition_field": step.condition_field,
         "condition_operator": step.condition_operator,
         "condition_value": condition_value_text(step.condition_value),

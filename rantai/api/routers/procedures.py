@@ -193,6 +193,11 @@ class StepOut(Schema):
     requires_approval: bool = Field(
         ..., description="A task of this step counts as done only once approved."
     )
+    requires_consultation: bool = Field(
+        ...,
+        description="The consulted positions are asked for their input when a task "
+        "of this step is ready; it is completed only once every one answered.",
+    )
     condition_field: str | None = Field(
         None, description="Applies when this run field …"
     )
@@ -231,6 +236,7 @@ class StepCreate(Schema):
     evidence_description: str = ""
     requires_evidence: bool = False
     requires_approval: bool = False
+    requires_consultation: bool = False
     condition_field: str | None = None
     condition_operator: ConditionOperator | None = None
     condition_value: Any = None
@@ -250,6 +256,7 @@ class StepUpdate(Schema):
     evidence_description: str | None = None
     requires_evidence: bool | None = None
     requires_approval: bool | None = None
+    requires_consultation: bool | None = None
     condition_field: str | None = None
     condition_operator: ConditionOperator | None = None
     condition_value: Any = None

@@ -252,6 +252,7 @@ def test_a_version_with_its_fields_steps_roles_and_dependencies(chain, ship, api
         "evidence_description": "",
         "requires_evidence": False,
         "requires_approval": False,
+        "requires_consultation": False,
         "condition_field": None,
         "condition_operator": None,
         "condition_value": None,

@@ -64,8 +64,8 @@ def build_version(
         owner_position=owner or o.export_head,
     )
     version = procedure.versions.get()
-    for spec in fields:
-        services.add_run_field(version, actor=actor, **spec)
+    for field_spec in fields:
+        services.add_run_field(version, actor=actor, **field_spec)
     made = {}
     for spec in steps:
         condition: dict[str, Any] = {}

@@ -235,7 +235,9 @@ def test_the_workload_bells_and_audit_trail(demo):
     def about(key: str) -> str:
         if key.startswith("workload:"):
             return "analysis"
-        return requests.get(int(key.split(":")[1]), "")
+        if key.startswith("approval:"):
+            return requests.get(int(key.split(":")[1]), "")
+        return ""
 
     bells = {
         (n.recipient.username, n.event_type, about(n.key), n.read_at is not None)

@@ -40,6 +40,9 @@ def test_the_catalogue_names_urgent_and_routine_events():
         "approval.overdue",
         "approval.nudged",
         "run.late",
+        "task.assigned",
+        "task.escalated",
+        "consultation.requested",
     }
     assert set(events.CATALOGUE) >= {
         "approval.requested",
@@ -47,6 +50,10 @@ def test_the_catalogue_names_urgent_and_routine_events():
         "approval.completed",
         "task.ready",
         "run.completed",
+        "task.completed",
+        "consultation.answered",
+        "briefing.issued",
+        "briefing.reminder",
     }
 
 

@@ -10,7 +10,10 @@ them what to do next, and nothing else:
 * **Your requests that are stuck** — returned to them for revision, or waiting past
   the time limit of their stage (with a nudge to the approvers);
 * **Targets your work feeds** — the runs their tasks belong to: the target, the due
-  date, the projected finish and whether it will be met.
+  date, the projected finish and whether it will be met;
+* **Your input is asked** — consultations waiting for a position they hold (the
+  task cannot be completed before they answer), oldest first;
+* **Briefings to acknowledge** — their role briefings not acknowledged yet.
 
 The page keeps a fixed number of queries, whatever the number of tasks, runs and
 requests: the run schedules are projected from the tasks in flight of all the runs
@@ -58,6 +61,8 @@ from rantai.chains.models import (
 )
 from rantai.chains.scheduling import DepInput, Schedule, TaskInput, compute_schedule
 from rantai.org.models import Person
+from rantai.roles import briefings as briefing_services
+from rantai.roles import queries as roles_queries
 from rantai.web.access import org_view, render_page
 from rantai.web.views.approvals import nudge_interval, time_left
 from rantai.web.views.runs import (
@@ -414,7 +419,8 @@ def _targets(
 @require_http_methods(["GET", "HEAD"])
 def focus(request: HttpRequest) -> HttpResponse:
     """The caller's home in the organisation: what to do next, the approvals
-    waiting for them, their stuck requests and the targets their work feeds."""
+    waiting for them, their stuck requests, the targets their work feeds, the
+    input asked of them and their briefings to acknowledge."""
     access = _access(request)
     now = timezone.now()
     calendar = projection.calendar_spec(access.organisation)
@@ -460,6 +466,10 @@ def focus(request: HttpRequest) -> HttpResponse:
             Subquery(person),  # type: ignore[arg-type]
             now=now,
         )
+    # Consultations asked of a position the caller holds, and their briefings to
+    # acknowledge: one query each.
+    asked = roles_queries.consultations_waiting(access, now=now)
+    to_acknowledge = roles_queries.briefings_to_acknowledge(access)
     urgent = {URGENCY_LATE, URGENCY_AT_RISK, URGENCY_DUE_SOON}
     return render_page(
         request,
@@ -478,6 +488,13 @@ def focus(request: HttpRequest) -> HttpResponse:
         targets_count=len(targets),
         takes_part=takes_part,
         to_fill=to_fill,
+        asked=asked[:SECTION_LIMIT],
+        asked_count=len(asked),
+        to_acknowledge=[
+            (briefing, briefing_services.heading(briefing))
+            for briefing in to_acknowledge[:SECTION_LIMIT]
+        ],
+        to_acknowledge_count=len(to_acknowledge),
         limit=SECTION_LIMIT,
         next_url=request.path,
     )

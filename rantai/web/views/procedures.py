@@ -33,7 +33,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from rantai.accounts.access import Access
 from rantai.accounts.models import Role
-from rantai.chains import queries
+from rantai.chains import extensions, queries
 from rantai.chains import services as chains
 from rantai.chains.models import (
     ConditionOperator,
@@ -1192,7 +1192,11 @@ def version_publish(request: HttpRequest, pk: int) -> HttpResponse:
         return _url("procedure-version", access, version.pk)
 
     def page(form: forms.Form, status: int) -> HttpResponse:
-        problems = validate_version(version)
+        # chains' own rules, then what the publish guards (the role checks) refuse
+        problems = validate_version(version) + [
+            Problem(code="publish_guard", message=message)
+            for message in extensions.publish_problems(version.pk)
+        ]
         published = (
             ProcedureVersion.objects.filter(
                 procedure_id=version.procedure_id, status=VersionStatus.PUBLISHED

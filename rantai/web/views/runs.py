@@ -80,6 +80,7 @@ from rantai.web.access import render_page as _page
 from rantai.web.forms import active_positions
 from rantai.web.history import History, history_rows
 from rantai.web.svg.gantt import GanttLabels, GanttRow, render_gantt
+from rantai.web.views import assignment as assignment_views
 
 PAGE_SIZE = 25
 HISTORY_PAGE_SIZE = 50
@@ -953,6 +954,69 @@ def run_history(request: HttpRequest, pk: int) -> HttpResponse:
         run=detail.run,
         page=page,
         rows=rows,
+    )
+
+
+# --- the task page ----------------------------------------------------------------
+
+
+@org_view
+@require_http_methods(["GET", "HEAD"])
+def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One task: where it stands and what the caller may do to it, why it has the
+    assignee it has (the assignment rationale in plain language and its history),
+    reassigning it for those who may, and the input of the consulted positions
+    with the answer form for their holders. A fixed number of queries."""
+    access = _access(request)
+    now = timezone.now()
+    task = _get(
+        queries.tasks(access).select_related(
+            "run__procedure",
+            "run__procedure_version",
+            "assignee",
+            "responsible_position",
+            "responsible_party",
+            "accountable_position",
+            "step",
+        ),
+        pk,
+    )
+    task.run.organisation = access.organisation
+    task.organisation = access.organisation
+    run = task.run
+    actor = _actor(access, now)
+    day_minutes = minutes_per_working_day(projection.calendar_spec(access.organisation))
+    active = run.status == RunStatus.ACTIVE
+    may_act = active and actor.may_act_on(task)
+    is_owner = actor.is_process_owner(run.procedure.owner_position_id)
+    item = TaskRow(
+        task=task,
+        number=0,
+        planned=None,
+        critical=False,
+        slack="",
+        predecessors=[],
+        may_claim=active and actor.may_claim(task),
+        may_start=may_act and task.status == TaskStatus.READY,
+        may_complete=may_act
+        and task.status in (TaskStatus.READY, TaskStatus.IN_PROGRESS),
+        may_recheck=active
+        and task.status == TaskStatus.AWAITING
+        and actor.may_recheck(task),
+        may_reopen=active and task.status == TaskStatus.DONE and (may_act or is_owner),
+        skipped_reason=_skipped_reason(task),
+    )
+    panels = assignment_views.task_panels(access, task, actor=actor, now=now)
+    return _page(
+        request,
+        "web/runs/task_detail.html",
+        nav="runs",
+        task=task,
+        run=run,
+        item=item,
+        work=working_span(task.duration_minutes, day_minutes),
+        next_url=request.path,
+        **panels,
     )
 
 
