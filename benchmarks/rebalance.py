@@ -23,25 +23,18 @@ calls after a warm-up call, DEBUG off.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import datetime as dt
-import json
-import os
 import random
-import secrets
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import chain_fixtures as fx  # noqa: E402
+import roles_fixtures as rf  # noqa: E402
 import workload_fixtures as wf  # noqa: E402
 
 TARGET_SECONDS = 5.0
@@ -56,111 +49,6 @@ READY_RUNS = 50
 STARTED_RUNS = 10
 HOURS = (1, 2, 3, 4, 6, 8)  # step lengths, working hours
 SEED = 20260302
-
-
-def arguments() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--fresh", action="store_true", help="build the data again")
-    parser.add_argument(
-        "--drop", action="store_true", help="drop the PostgreSQL database at the end"
-    )
-    parser.add_argument("--child", choices=("sqlite", "postgresql"), help="internal")
-    parser.add_argument("--result", help=argparse.SUPPRESS)
-    return parser
-
-
-# --- the parent: one process per database ----------------------------------------------
-
-
-def _bench_url(server_url: str) -> str:
-    return urlunsplit(urlsplit(server_url)._replace(path=f"/{DATABASE}"))
-
-
-def _run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
-    server_url = os.environ.get("DATABASE_URL", "")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    results = [_child("sqlite", {k: v for k, v in env.items() if k != "DATABASE_URL"})]
-    if urlsplit(server_url).scheme in {"postgres", "postgresql", "pgsql"}:
-        import psycopg
-
-        if args.fresh:
-            wf._admin(server_url, f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-            wf._admin(server_url, f'CREATE DATABASE "{DATABASE}"')
-        try:
-            results.append(
-                _child("postgresql", {**env, "DATABASE_URL": _bench_url(server_url)})
-            )
-        finally:
-            if args.drop:
-                wf._admin(
-                    server_url, f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'
-                )
-    else:
-        print(
-            "PostgreSQL: skipped — set DATABASE_URL to any database of a PostgreSQL "
-            "server (e.g. postgres://postgres@127.0.0.1:5432/postgres) to measure it "
-            f"too; the benchmark keeps its data in its own database, {DATABASE}."
-        )
-    return results
-
-
-def _child(database: str, env: dict[str, str]) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile(suffix=".json") as result:
-        command = [
-            sys.executable,
-            __file__,
-            *sys.argv[1:],
-            "--child",
-            database,
-            "--result",
-            result.name,
-        ]
-        completed = subprocess.run(command, env=env, cwd=fx.ROOT, check=False)
-        if completed.returncode != 0:
-            raise SystemExit(
-                f"the {database} measurement failed (exit {completed.returncode})"
-            )
-        return json.loads(Path(result.name).read_text())
-
-
-def _configure_postgresql(url: str) -> None:
-    data_dir = DATA_DIR / "postgresql"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "static").mkdir(exist_ok=True)
-    sys.path.insert(0, str(fx.ROOT))
-    os.environ.update(
-        DATABASE_URL=url,
-        RANTAI_DATA_DIR=str(data_dir),
-        DJANGO_SETTINGS_MODULE="rantai.settings",
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(64),
-        ALLOWED_HOSTS="testserver,localhost",
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        AXES_ENABLED="0",
-        RANTAI_TESTING="1",
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
-
-
-def child(args: argparse.Namespace) -> int:
-    if args.child == "sqlite":
-        fx.configure(DATA_DIR / "sqlite", fresh=args.fresh)
-    else:
-        _configure_postgresql(os.environ["DATABASE_URL"])
-    unit = ensure_unit()
-    figures = measure(unit, args.repeat)
-    figures["database"] = wf.database_name()
-    Path(args.result).write_text(json.dumps(figures))
-    return 0
 
 
 # --- the data ------------------------------------------------------------------------
@@ -181,25 +69,13 @@ def _make() -> Any:
     from rantai.chains import services as chains
     from rantai.chains.models import RaciRole, Task, TaskStatus
     from rantai.org import services as org
-    from rantai.org.models import AbsenceKind, Holding, PartyKind, Person
-    from rantai.testing import make_user
+    from rantai.org.models import AbsenceKind, Holding
 
     started = time.perf_counter()
     wf.log(f"Making a unit of {PEOPLE} people and their work (once) ...")
     rng = random.Random(SEED)
-    admin = make_user(f"{SLUG}-admin")
-    organisation = org.create_organisation(
-        "Bench rebalance", slug=SLUG, actor=admin, time_zone="Asia/Jakarta"
-    )
-    unit = org.create_party(
-        organisation,
-        actor=admin,
-        kind=PartyKind.INTERNAL_UNIT,
-        name="Rebalancing bench unit",
-        code="REB",
-    )
-    head = org.create_position(
-        organisation, actor=admin, party=unit, title="Head of the unit", code="HEAD"
+    admin, organisation, unit, head = rf.make_unit(
+        SLUG, name="Bench rebalance", unit_name="Rebalancing bench unit", code="REB"
     )
     me = org.create_person(organisation, actor=admin, full_name="Head", user=admin)
     since = dt.date(2025, 1, 1)
@@ -224,16 +100,8 @@ def _make() -> Any:
         step = 1 if sum(sizes) < PEOPLE else -1
         if 5 <= sizes[index] + step <= 20:
             sizes[index] += step
-    Person.objects.bulk_create(
-        [
-            Person(organisation=organisation, full_name=f"Holder {number:03d}")
-            for number in range(PEOPLE)
-        ]
-    )
-    people = list(
-        Person.objects.filter(organisation=organisation, user__isnull=True).order_by(
-            "id"
-        )
+    people = rf.make_people(
+        organisation, (f"Holder {number:03d}" for number in range(PEOPLE))
     )
     holders: dict[int, list[int]] = {}
     holdings = []
@@ -386,10 +254,10 @@ def measure(unit: Any, repeat: int) -> dict[str, Any]:
 
 
 def main() -> int:
-    args = arguments().parse_args()
+    args = rf.arguments(__doc__.splitlines()[0], repeat=3).parse_args()
     if args.child:
-        return child(args)
-    results = _run_all(args)
+        return rf.child(args, DATA_DIR, lambda: measure(ensure_unit(), args.repeat))
+    results = rf.run_each_database(__file__, args, database=DATABASE)
     print()
     print(
         "rebalancing.propose of one unit, end to end (read tasks, candidates and "

@@ -37,25 +37,19 @@ inserts of what the services would write, without their one-by-one audit events:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
-import json
-import os
-import secrets
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import chain_fixtures as fx  # noqa: E402
+import roles_fixtures as rf  # noqa: E402
 import workload_fixtures as wf  # noqa: E402
 
 TARGET_SECONDS = 1.0
@@ -75,123 +69,10 @@ BATCH = 2_000
 
 
 def arguments() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = rf.arguments(__doc__.splitlines()[0], repeat=5)
     parser.add_argument("--procedures", type=int, default=500)
     parser.add_argument("--steps", type=int, default=8, help="per procedure")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--fresh", action="store_true", help="make the data again")
-    parser.add_argument(
-        "--drop", action="store_true", help="drop the PostgreSQL database at the end"
-    )
-    parser.add_argument("--child", choices=("sqlite", "postgresql"), help="internal")
-    parser.add_argument("--result", help=argparse.SUPPRESS)
     return parser
-
-
-# --- the parent: one process per database ----------------------------------------------
-
-
-def _server_admin(server_url: str, statement: str) -> None:
-    import dj_database_url
-    import psycopg
-
-    settings = dj_database_url.parse(server_url)
-    with psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"] or None,
-        password=settings["PASSWORD"] or None,
-        host=settings["HOST"] or None,
-        port=settings["PORT"] or None,
-        autocommit=True,
-    ) as connection:
-        connection.execute(statement)
-
-
-def _measure_each_database(args: argparse.Namespace) -> list[dict[str, Any]]:
-    server_url = os.environ.get("DATABASE_URL", "")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    results = [_child("sqlite", {k: v for k, v in env.items() if k != "DATABASE_URL"})]
-    if urlsplit(server_url).scheme in {"postgres", "postgresql", "pgsql"}:
-        import psycopg
-
-        if args.fresh:
-            _server_admin(
-                server_url, f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'
-            )
-        with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-            _server_admin(server_url, f'CREATE DATABASE "{DATABASE}"')
-        bench_url = urlunsplit(urlsplit(server_url)._replace(path=f"/{DATABASE}"))
-        try:
-            results.append(_child("postgresql", {**env, "DATABASE_URL": bench_url}))
-        finally:
-            if args.drop:
-                _server_admin(
-                    server_url, f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'
-                )
-    else:
-        print(
-            "PostgreSQL: skipped — set DATABASE_URL to any database of a PostgreSQL "
-            "server (e.g. postgres://postgres@127.0.0.1:5432/postgres) to measure it "
-            f"too; the benchmark keeps its data in its own database, {DATABASE}."
-        )
-    return results
-
-
-def _child(database: str, env: dict[str, str]) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile(suffix=".json") as result:
-        command = [
-            sys.executable,
-            __file__,
-            *sys.argv[1:],
-            "--child",
-            database,
-            "--result",
-            result.name,
-        ]
-        completed = subprocess.run(command, env=env, cwd=fx.ROOT, check=False)
-        if completed.returncode != 0:
-            raise SystemExit(
-                f"the {database} measurement failed (exit {completed.returncode})"
-            )
-        return json.loads(Path(result.name).read_text())
-
-
-def _configure_postgresql(url: str) -> None:
-    data_dir = DATA_DIR / "postgresql"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "static").mkdir(exist_ok=True)  # STATIC_ROOT (WhiteNoise asks)
-    sys.path.insert(0, str(fx.ROOT))
-    os.environ.update(
-        DATABASE_URL=url,
-        RANTAI_DATA_DIR=str(data_dir),
-        DJANGO_SETTINGS_MODULE="rantai.settings",
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(64),
-        ALLOWED_HOSTS="testserver,localhost",
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        AXES_ENABLED="0",
-        RANTAI_TESTING="1",
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
-
-
-def child(args: argparse.Namespace) -> int:
-    if args.child == "sqlite":
-        fx.configure(DATA_DIR / "sqlite", fresh=args.fresh)
-    else:
-        _configure_postgresql(os.environ["DATABASE_URL"])
-    organisation = ensure_organisation(args.procedures, args.steps)
-    figures = measure(organisation, args.repeat)
-    figures["database"] = wf.database_name()
-    Path(args.result).write_text(json.dumps(figures))
-    return 0
 
 
 # --- the data ----------------------------------------------------------------------------
@@ -230,7 +111,6 @@ def _make(procedures: int, steps: int) -> Any:
         TaskStatus,
         VersionStatus,
     )
-    from rantai.org import services as org
     from rantai.org.models import (
         Absence,
         AbsenceKind,
@@ -241,14 +121,10 @@ def _make(procedures: int, steps: int) -> Any:
         Person,
         Position,
     )
-    from rantai.testing import make_user
 
     started = time.perf_counter()
     wf.log(f"Making {procedures:,} procedures of {steps} steps (once) ...")
-    admin = make_user(f"{SLUG}-admin")
-    organisation = org.create_organisation(
-        "Bench roles", slug=SLUG, actor=admin, time_zone="Asia/Jakarta"
-    )
+    admin, organisation = rf.make_organisation(SLUG, "Bench roles")
     chains.update_working_calendar(
         organisation,
         actor=admin,
@@ -555,6 +431,11 @@ def _make(procedures: int, steps: int) -> Any:
 # --- the measurement ---------------------------------------------------------------------
 
 
+def figures(args: argparse.Namespace) -> dict[str, Any]:
+    organisation = ensure_organisation(args.procedures, args.steps)
+    return measure(organisation, args.repeat)
+
+
 def measure(organisation: Any, repeat: int) -> dict[str, Any]:
     from rantai.chains.models import Procedure, Step, StepRole, Task
     from rantai.roles import checks
@@ -583,8 +464,8 @@ def measure(organisation: Any, repeat: int) -> dict[str, Any]:
 def main() -> int:
     args = arguments().parse_args()
     if args.child:
-        return child(args)
-    results = _measure_each_database(args)
+        return rf.child(args, DATA_DIR, lambda: figures(args))
+    results = rf.run_each_database(__file__, args, database=DATABASE)
     print()
     print(
         "checks.check_organisation, every rule over the published procedures and "

@@ -18,6 +18,7 @@ SCRIPTS = [
     "approval_decisions.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
     "workload_compute.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
     "workload_pdf.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
+    "assign_tasks.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
     "rebalance.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
     "role_checks.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
 ]

@@ -787,7 +787,7 @@ def _work_of(task: Task) -> extensions.ReadyWork:
 
 
 def _task_path(run: Run, task: Task) -> str:
-    return f"/o/{run.organisation.slug}/runs/{run.pk}/#task-{task.pk}"
+    return f"/o/{run.organisation.slug}/tasks/{task.pk}/#assignment"
 
 
 @transaction.atomic

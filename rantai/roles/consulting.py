@@ -109,8 +109,8 @@ def _absolute(path: str) -> str:
 
 
 def task_path(task: Task) -> str:
-    """Where a task is shown: its row on the run's page."""
-    return f"/o/{task.organisation.slug}/runs/{task.run_id}/#task-{task.pk}"
+    """Where a task is shown: its own page (rationale, consultations, actions)."""
+    return f"/o/{task.organisation.slug}/tasks/{task.pk}/"
 
 
 def _task_data(task: Task) -> dict[str, Any]:

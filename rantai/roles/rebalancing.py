@@ -955,7 +955,7 @@ def _tell_new_assignees(
                 task=task.name,
             )
             body: Any = format_lazy(gettext_lazy("Run: {run}"), run=task.run.title)
-            url = f"/o/{organisation.slug}/runs/{task.run_id}/#task-{task.pk}"
+            url = f"/o/{organisation.slug}/tasks/{task.pk}/#assignment"
         else:
             title = ngettext_lazy(
                 "%(count)d task was moved to you to even out the workload",

@@ -229,7 +229,8 @@ def test_the_fairness_report_shows_the_overrides_and_flags_the_concentration(dem
     ] == [("Rina Kusuma", 5, 5, Decimal("1.0000"))]
     [rina] = report.concentration
     # her five picks all went to Dimas; a fair pick among each task's pool (the
-    # two Staf Dokumen Ekspor and Dimas) would give him a third of them
+    # Staf Dokumen Ekspor who can log in — Yusuf; Maya has no login — and Dimas)
+    # would give him half of them
     assert (
         rina.assigner_name,
         rina.picks,
@@ -245,8 +246,8 @@ def test_the_fairness_report_shows_the_overrides_and_flags_the_concentration(dem
         "Dimas Saputra",
         5,
         Decimal("1.0000"),
-        Decimal("0.3333"),
-        Decimal("3.00"),
+        Decimal("0.5000"),
+        Decimal("2.00"),
         True,
     )
     assert report.flagged == (rina,)

@@ -806,7 +806,7 @@ def test_an_administrator_reassigns_to_another_candidate(team, booked, audit_tra
         "task.assigned",
         "Task assigned to you: Book",
     )
-    assert note.url == f"/o/acme/runs/{booked.run_id}/#task-{booked.pk}"
+    assert note.url == f"/o/acme/tasks/{booked.pk}/#assignment"
 
 
 def test_an_override_needs_a_reason_kept_out_of_the_hashed_changes(

@@ -436,13 +436,13 @@ def test_apply_reassigns_records_audits_and_notifies(team):
             team.bayu.user_id,
             "task.assigned",
             "Task moved to you to even out the workload: T1",
-            f"/o/{slug}/runs/{team.run.pk}/#task-{t1.pk}",
+            f"/o/{slug}/tasks/{t1.pk}/#assignment",
         ),
         (
             team.citra.user_id,
             "task.assigned",
             "Task moved to you to even out the workload: T2",
-            f"/o/{slug}/runs/{team.run.pk}/#task-{t2.pk}",
+            f"/o/{slug}/tasks/{t2.pk}/#assignment",
         ),
     ]
 
