@@ -405,6 +405,14 @@ class Step(Versioned):
     )
     evidence_description = models.TextField(_("evidence to produce"), blank=True)
     requires_evidence = models.BooleanField(_("requires evidence"), default=False)
+    requires_verified_evidence = models.BooleanField(
+        _("the evidence must be verified"),
+        default=False,
+        help_text=_(
+            "The task is completed only once someone other than the one who "
+            "attached it has verified the evidence."
+        ),
+    )
     requires_approval = models.BooleanField(
         _("requires approval"),
         default=False,
@@ -663,6 +671,13 @@ class Run(Versioned):
         default=ScheduleStatus.ON_TRACK,
     )
     schedule_revision = models.PositiveIntegerField(default=0, editable=False)
+    hold_minutes = models.PositiveIntegerField(
+        _("held up by open obstacles (working minutes)"),
+        default=0,
+        editable=False,
+        help_text="The expected delay of the run's open obstacles on the run as a "
+        "whole: every unfinished task is projected that much later.",
+    )
 
     class Meta:
         verbose_name = _("run")
@@ -734,7 +749,16 @@ class Task(Versioned):
         help_text="Longest path from this task's start to the end of the run "
         "(working minutes): the projection reads it for the tasks in flight.",
     )
+    delay_minutes = models.PositiveIntegerField(
+        _("expected delay from open obstacles (working minutes)"),
+        default=0,
+        editable=False,
+        help_text="Added to the estimate of an unfinished task in every schedule.",
+    )
     requires_evidence = models.BooleanField(_("requires evidence"), default=False)
+    requires_verified_evidence = models.BooleanField(
+        _("the evidence must be verified"), default=False
+    )
     requires_approval = models.BooleanField(_("requires approval"), default=False)
     requires_consultation = models.BooleanField(
         _("requires consultation"), default=False
