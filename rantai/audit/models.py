@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class AuditVerb(models.TextChoices):
@@ -73,6 +74,12 @@ class AuditVerb(models.TextChoices):
         _("acknowledgement withdrawn"),
     )
     REBALANCED = "rebalanced", _("rebalanced")
+    RECORDED = "recorded", _("information recorded")
+    EVIDENCE_ADDED = "evidence_added", _("evidence added")
+    VERIFIED = "verified", _("information checked")
+    CITED = "cited", _("information cited")
+    RAISED = "raised", pgettext_lazy("obstacle", "raised")
+    RESOLVED = "resolved", pgettext_lazy("obstacle", "resolved")
 
 
 class AuditEvent(models.Model):
