@@ -55,7 +55,6 @@ import argparse
 import gc
 import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -227,33 +226,6 @@ def spread(counts: list[int]) -> str:
 # --- a child: one database ------------------------------------------------------------
 
 
-def configure_postgresql(url: str) -> None:
-    """Like `chain_fixtures.configure`, on the PostgreSQL database `url`."""
-    data_dir = DATA_DIR / "postgresql"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "static").mkdir(exist_ok=True)  # STATIC_ROOT (WhiteNoise asks)
-    sys.path.insert(0, str(fx.ROOT))
-    os.environ.update(
-        DATABASE_URL=url,
-        RANTAI_DATA_DIR=str(data_dir),
-        DJANGO_SETTINGS_MODULE="rantai.settings",
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(64),
-        ALLOWED_HOSTS="testserver,localhost",
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        AXES_ENABLED="0",
-        RANTAI_TESTING="1",  # fast password hashing for the generated users
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
-
-
 @dataclass
 class Route:
     name: str
@@ -282,7 +254,7 @@ def child(args: argparse.Namespace) -> int:
     if args.child == "sqlite":
         fx.configure(DATA_DIR / "sqlite", fresh=True)
     else:
-        configure_postgresql(os.environ["DATABASE_URL"])
+        fx.configure_postgresql(os.environ["DATABASE_URL"], DATA_DIR / "postgresql")
     from django.db import connection
 
     print(f"{args.child}: setting up (not timed) ...", file=sys.stderr, flush=True)

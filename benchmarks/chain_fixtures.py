@@ -50,6 +50,33 @@ def configure(data_dir: Path, *, fresh: bool) -> Path:
     return database
 
 
+def configure_postgresql(url: str, data_dir: Path) -> None:
+    """Like `configure`, on the PostgreSQL database `url` (`data_dir` holds the
+    static and media folders)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "static").mkdir(exist_ok=True)  # STATIC_ROOT (WhiteNoise asks)
+    sys.path.insert(0, str(ROOT))
+    os.environ.update(
+        DATABASE_URL=url,
+        RANTAI_DATA_DIR=str(data_dir),
+        DJANGO_SETTINGS_MODULE="rantai.settings",
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="testserver,localhost",
+        SECURE_SSL_REDIRECT="0",
+        SESSION_COOKIE_SECURE="0",
+        CSRF_COOKIE_SECURE="0",
+        AXES_ENABLED="0",
+        RANTAI_TESTING="1",  # fast password hashing for the generated users
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
 # --- everything below needs Django set up -------------------------------------------
 
 

@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import json
 import os
-import secrets
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -94,37 +93,11 @@ def child(
     if args.child == "sqlite":
         fx.configure(data_dir / "sqlite", fresh=args.fresh)
     else:
-        configure_postgresql(os.environ["DATABASE_URL"], data_dir / "postgresql")
+        fx.configure_postgresql(os.environ["DATABASE_URL"], data_dir / "postgresql")
     result = figures()
     result["database"] = wf.database_name()
     Path(args.result).write_text(json.dumps(result))
     return 0
-
-
-def configure_postgresql(url: str, data_dir: Path) -> None:
-    """Like `chain_fixtures.configure`, on the PostgreSQL database `url`."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "static").mkdir(exist_ok=True)  # STATIC_ROOT (WhiteNoise asks)
-    sys.path.insert(0, str(fx.ROOT))
-    os.environ.update(
-        DATABASE_URL=url,
-        RANTAI_DATA_DIR=str(data_dir),
-        DJANGO_SETTINGS_MODULE="rantai.settings",
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(64),
-        ALLOWED_HOSTS="testserver,localhost",
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        AXES_ENABLED="0",
-        RANTAI_TESTING="1",  # fast password hashing for the generated users
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
 
 
 # --- the data (Django set up) ----------------------------------------------------------

@@ -21,6 +21,8 @@ SCRIPTS = [
     "assign_tasks.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
     "rebalance.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
     "role_checks.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
+    "obstacle_impact.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
+    "warning_scan.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
 ]
 
 

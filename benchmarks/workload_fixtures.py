@@ -27,7 +27,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -152,38 +151,12 @@ def child(args: argparse.Namespace, measure: Callable[[Any], dict[str, Any]]) ->
     if args.child == "sqlite":
         fx.configure(DATA_DIR / "sqlite", fresh=args.fresh)
     else:
-        _configure_postgresql(os.environ["DATABASE_URL"])
+        fx.configure_postgresql(os.environ["DATABASE_URL"], DATA_DIR / "postgresql")
     analysis = ensure_analysis(args.positions, args.duties)
     figures = measure(analysis)
     figures["database"] = database_name()
     Path(args.result).write_text(json.dumps(figures))
     return 0
-
-
-def _configure_postgresql(url: str) -> None:
-    data_dir = DATA_DIR / "postgresql"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "static").mkdir(exist_ok=True)  # STATIC_ROOT (WhiteNoise asks)
-    sys.path.insert(0, str(fx.ROOT))
-    os.environ.update(
-        DATABASE_URL=url,
-        RANTAI_DATA_DIR=str(data_dir),
-        DJANGO_SETTINGS_MODULE="rantai.settings",
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(64),
-        ALLOWED_HOSTS="testserver,localhost",
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        AXES_ENABLED="0",
-        RANTAI_TESTING="1",  # fast password hashing for the generated users
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
 
 
 def database_name() -> str:

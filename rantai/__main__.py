@@ -6,7 +6,11 @@ from __future__ import annotations
 import os
 import sys
 
-ALIASES = {"import-org": "import_org", "export-org": "export_org"}
+ALIASES = {
+    "import-org": "import_org",
+    "export-org": "export_org",
+    "warnings": "early_warnings",
+}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,17 @@ from rantai.audit.models import AuditEvent
 from rantai.testing import SmallOrg, small_org
 
 
+@pytest.fixture(scope="session", autouse=True)
+def media_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Uploaded files go to a temporary folder, never to the developer's
+    `var/media`: the worker's sweep deletes stored evidence files that no row
+    references, and no row of a test database references the demo's files. Set
+    for the whole session (before any fixture loads data that stores files)."""
+    from django.conf import settings
+
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+
+
 @pytest.fixture(autouse=True)
 def default_language_after_each_test() -> Iterator[None]:
     """A request made in a test activates its user's language (the user-language

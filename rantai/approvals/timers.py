@@ -125,6 +125,39 @@ def schedule(
     return timer if created else None
 
 
+def schedule_first(
+    organisation_id: int,
+    *,
+    kind: str,
+    subject_id: int,
+    deadline: dt.datetime,
+    action: str,
+    fire_at: dt.datetime | None = None,
+) -> None:
+    """`schedule` for a subject that cannot have had this timer yet (a task ready
+    for the first time): one INSERT that ignores a duplicate, no read, no savepoint
+    — the engine's hottest path calls it."""
+    _check_kind(kind)
+    if action not in TimeoutAction.values:
+        raise ValueError(f"unknown timer action {action!r}")
+    for name, moment in (("deadline", deadline), ("fire_at", fire_at)):
+        if moment is not None and timezone.is_naive(moment):
+            raise ValueError(f"{name} must be an aware datetime")
+    Timer.objects.bulk_create(
+        [
+            Timer(
+                organisation_id=organisation_id,
+                kind=kind,
+                subject_id=subject_id,
+                deadline=deadline,
+                action=action,
+                fire_at=fire_at or deadline,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+
+
 def cancel(kind: str, subject_id: int, *, now: dt.datetime | None = None) -> int:
     """Cancel the subject's pending timers (it was settled, or its deadline moved);
     the number cancelled. Call it in the transaction that settles the subject: a

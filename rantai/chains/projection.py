@@ -9,13 +9,17 @@ tasks in flight (ready, in progress, awaiting), their finished direct predecesso
 (actual times and lags) and, behind each task in flight, one stand-in for the rest
 of its path. For the whole schedule (Gantt, critical path) `full_schedule` runs the
 critical path method over every task when it is read.
+
+Both carry the expected delays of the open obstacles: an unfinished task's estimate
+is its duration plus its `delay_minutes` (paths to the end included), and the run's
+`hold_minutes` projects every unfinished task that much later.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,39 +125,85 @@ def _passes_through(status: str, skipped_reason: str) -> bool:
     return status == TaskStatus.SKIPPED or bool(skipped_reason)
 
 
+# An unfinished task's estimate includes its expected delay.
+_UNFINISHED = frozenset(
+    {
+        TaskStatus.PENDING,
+        TaskStatus.READY,
+        TaskStatus.IN_PROGRESS,
+        TaskStatus.AWAITING,
+    }
+)
+
+
 def remaining_paths(
-    tasks: list[tuple[int, int, str, str]], dependencies: list[DepInput]
+    tasks: list[tuple[int, int, str, str]],
+    dependencies: list[DepInput],
+    *,
+    delays: Mapping[int, int] | None = None,
 ) -> dict[int, int]:
     """Per task (id, duration, status, skipped_reason): the working minutes from its
-    start to the end of the run."""
+    start to the end of the run. An unfinished task's estimate includes its
+    expected delay (``delays``, by task id)."""
+    delays = delays or {}
     durations = {
-        task_id: 0 if _passes_through(status, reason) else duration
+        task_id: (
+            0
+            if _passes_through(status, reason)
+            else (
+                duration + delays.get(task_id, 0) if status in _UNFINISHED else duration
+            )
+        )
         for task_id, duration, status, reason in tasks
     }
     return longest_remaining_paths(list(durations), dependencies, durations)
 
 
-def recompute_paths(run: Run) -> None:
-    """Store every task's path to the end again (after a deviation changed the graph)."""
-    tasks = list(
-        Task.objects.filter(run_id=run.pk).values_list(
-            "id", "duration_minutes", "status", "skipped_reason", "path_to_end_minutes"
-        )
+def recompute_paths(run: Run, *, delays: Mapping[int, int] | None = None) -> None:
+    """Store every task's path to the end again (after a deviation changed the
+    graph, or the expected delays changed).
+
+    ``delays`` (task id → working minutes) replace the stored expected delays of
+    those tasks (every task of the run: a ValueError otherwise); the others keep
+    theirs. Rows are written only where something changed.
+    """
+    tasks = sql.fetchall(
+        "SELECT id, duration_minutes, status, skipped_reason, path_to_end_minutes, "
+        f"delay_minutes FROM {sql.table(Task)} WHERE run_id = %s",
+        [run.pk],
     )
     dependencies = [
         DepInput(p, s, k, lag)
-        for p, s, k, lag in TaskDependency.objects.filter(run_id=run.pk).values_list(
-            "predecessor_id", "successor_id", "kind", "lag_minutes"
+        for p, s, k, lag in sql.fetchall(
+            "SELECT predecessor_id, successor_id, kind, lag_minutes "
+            f"FROM {sql.table(TaskDependency)} WHERE run_id = %s",
+            [run.pk],
         )
     ]
-    paths = remaining_paths([t[:4] for t in tasks], dependencies)
+    stored_delays = {row[0]: row[5] for row in tasks}
+    new_delays = dict(stored_delays)
+    if delays:
+        unknown = set(delays) - stored_delays.keys()
+        if unknown:
+            raise ValueError(f"task {min(unknown)} is not a task of run {run.pk}")
+        if min(delays.values()) < 0:
+            raise ValueError("an expected delay must not be negative")
+        new_delays.update(delays)
+    paths = remaining_paths([t[:4] for t in tasks], dependencies, delays=new_delays)
     changed = [
-        Task(pk=task_id, path_to_end_minutes=paths[task_id])
-        for task_id, *_rest, stored in tasks
-        if paths[task_id] != stored
+        (task_id, paths[task_id], new_delays[task_id])
+        for task_id, *_rest, stored_path, stored_delay in tasks
+        if paths[task_id] != stored_path or new_delays[task_id] != stored_delay
     ]
     if changed:
-        Task.objects.bulk_update(changed, ["path_to_end_minutes"], batch_size=500)
+        Task.objects.bulk_update(
+            [
+                Task(pk=task_id, path_to_end_minutes=path, delay_minutes=delay)
+                for task_id, path, delay in changed
+            ],
+            ["path_to_end_minutes", "delay_minutes"],
+            batch_size=500,
+        )
 
 
 # --- the projection after each transition -------------------------------------------
@@ -173,12 +223,16 @@ class Predecessor:
 
 @dataclass(frozen=True, slots=True)
 class FrontierTask:
+    """A task in flight; ``path_to_end_minutes`` includes the expected delays
+    (``delay_minutes``: this task's own)."""
+
     id: int
     status: str
     duration_minutes: int
     path_to_end_minutes: int
     started_at: dt.datetime | None
     predecessors: tuple[Predecessor, ...] = ()
+    delay_minutes: int = 0
 
 
 def load_frontier(run_id: int) -> list[FrontierTask]:
@@ -187,7 +241,7 @@ def load_frontier(run_id: int) -> list[FrontierTask]:
     rows = sql.fetchall(
         "SELECT t.id, t.status, t.duration_minutes, t.path_to_end_minutes, "
         "t.started_at, d.predecessor_id, d.kind, d.lag_minutes, p.status, "
-        f"p.started_at, p.done_at FROM {sql.table(Task)} t "
+        f"p.started_at, p.done_at, t.delay_minutes FROM {sql.table(Task)} t "
         f"LEFT JOIN {sql.table(TaskDependency)} d ON d.successor_id = t.id "
         f"LEFT JOIN {sql.table(Task)} p ON p.id = d.predecessor_id "
         f"WHERE t.run_id = %s AND t.status IN {sql.quoted(OPEN_TASK_STATUSES)} "
@@ -217,6 +271,7 @@ def load_frontier(run_id: int) -> list[FrontierTask]:
                     row[3],
                     sql.py_datetime(row[4]),
                     tuple(predecessors),
+                    row[11],
                 )
             )
             predecessors = []
@@ -243,9 +298,14 @@ def project(
     dependencies: list[DepInput] = []
     for task in frontier:
         inputs[task.id] = TaskInput(
-            task.id, task.duration_minutes, task.status, task.started_at, None
+            task.id,
+            task.duration_minutes,
+            task.status,
+            task.started_at,
+            None,
+            task.delay_minutes,
         )
-        rest = task.path_to_end_minutes - task.duration_minutes
+        rest = task.path_to_end_minutes - task.duration_minutes - task.delay_minutes
         if rest > 0:
             # A stand-in for everything after this task, never optimistic.
             inputs[-task.id] = TaskInput(-task.id, rest, TaskStatus.PENDING)
@@ -268,7 +328,12 @@ def project(
                 )
             )
     schedule = compute_schedule(
-        list(inputs.values()), dependencies, calendar, now, run.due_at
+        list(inputs.values()),
+        dependencies,
+        calendar,
+        now,
+        run.due_at,
+        hold_minutes=run.hold_minutes,
     )
     return schedule.projected_finish, schedule.status
 
@@ -321,7 +386,8 @@ def refresh(
 
 
 def full_schedule(run: Run, *, now: dt.datetime | None = None) -> Schedule:
-    """The run's whole schedule by the critical path method (for timelines)."""
+    """The run's whole schedule by the critical path method (for timelines), with
+    the expected delays of its open obstacles (the tasks' and the run's hold)."""
     from django.utils import timezone
 
     now = now or timezone.now()
@@ -334,8 +400,9 @@ def full_schedule(run: Run, *, now: dt.datetime | None = None) -> Schedule:
             else status,
             started_at,
             done_at,
+            delay,
         )
-        for task_id, duration, status, skipped_reason, started_at, done_at in (
+        for task_id, duration, status, skipped_reason, started_at, done_at, delay in (
             Task.objects.filter(run_id=run.pk).values_list(
                 "id",
                 "duration_minutes",
@@ -343,6 +410,7 @@ def full_schedule(run: Run, *, now: dt.datetime | None = None) -> Schedule:
                 "skipped_reason",
                 "started_at",
                 "done_at",
+                "delay_minutes",
             )
         )
     ]
@@ -353,5 +421,10 @@ def full_schedule(run: Run, *, now: dt.datetime | None = None) -> Schedule:
         )
     ]
     return compute_schedule(
-        tasks, dependencies, calendar_spec(run.organisation), now, run.due_at
+        tasks,
+        dependencies,
+        calendar_spec(run.organisation),
+        now,
+        run.due_at,
+        hold_minutes=run.hold_minutes,
     )

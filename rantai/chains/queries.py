@@ -195,6 +195,7 @@ STEP_COMPARED = (
     "duration_unit",
     "evidence_description",
     "requires_evidence",
+    "requires_verified_evidence",
     "requires_approval",
     "requires_consultation",
     "condition_field",

@@ -31,6 +31,8 @@ __all__ = [
     "ON_TRACK",
     "START_TO_START",
     "DepInput",
+    "Network",
+    "OffsetPlan",
     "OffsetSchedule",
     "Schedule",
     "TaskInput",
@@ -38,6 +40,9 @@ __all__ = [
     "compute_schedule",
     "critical_path_offsets",
     "longest_remaining_paths",
+    "plan_offsets",
+    "schedule_status",
+    "status_roles",
 ]
 
 FINISH_TO_START = "finish_to_start"
@@ -48,10 +53,14 @@ AT_RISK = "at_risk"
 LATE = "late"
 
 # How each task status takes part in the schedule.
-_WAITING = 0  # pending, ready: estimated, starts no earlier than now
-_STARTED = 1  # in progress, awaiting: actual start, estimated finish (>= now)
-_DONE = 2  # actual start and finish
-_PASSED = 3  # skipped, cancelled: zero time, when its predecessors allow
+ROLE_WAITING = 0  # pending, ready: estimated, starts no earlier than now (+ hold)
+ROLE_STARTED = 1  # in progress, awaiting: actual start, estimated finish (>= now)
+ROLE_DONE = 2  # actual start and finish
+ROLE_PASSED = 3  # skipped, cancelled: zero time, when its predecessors allow
+_WAITING = ROLE_WAITING
+_STARTED = ROLE_STARTED
+_DONE = ROLE_DONE
+_PASSED = ROLE_PASSED
 _STATUS_ROLES = {
     "pending": _WAITING,
     "ready": _WAITING,
@@ -65,13 +74,17 @@ _STATUS_ROLES = {
 
 @dataclass(frozen=True, slots=True)
 class TaskInput:
-    """A task as the scheduler sees it (estimate in working minutes, actuals)."""
+    """A task as the scheduler sees it (estimate in working minutes, actuals).
+
+    ``delay_minutes`` is the expected delay of the open obstacles on the task: an
+    unfinished task's estimate is ``duration_minutes + delay_minutes``."""
 
     id: int
     duration_minutes: int
     status: str
     started_at: dt.datetime | None = None
     done_at: dt.datetime | None = None
+    delay_minutes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,14 +156,7 @@ class _Graph:
 
     def __init__(self, ids: Sequence[int], dependencies: Iterable[DepInput]) -> None:
         self.ids = list(ids)
-        count = len(self.ids)
-        index = dict(zip(self.ids, range(count), strict=True))
-        if len(index) != count:
-            seen: set[int] = set()
-            for task_id in self.ids:
-                if task_id in seen:
-                    raise ValueError(f"task {task_id} is listed twice")
-                seen.add(task_id)
+        index = self.index()
         deps = dependencies if isinstance(dependencies, list) else list(dependencies)
         try:
             heads = [index[dep.predecessor] for dep in deps]
@@ -171,6 +177,46 @@ class _Graph:
         self.tails = tails
         self.kinds = kinds
         self.lags = lags
+
+    @classmethod
+    def from_columns(
+        cls,
+        ids: Sequence[int],
+        predecessors: Sequence[int],
+        successors: Sequence[int],
+        kinds: Sequence[str],
+        lags: Sequence[int],
+    ) -> _Graph:
+        """The graph from dependency columns (as read from the database), without
+        a ``DepInput`` per dependency."""
+        graph = cls.__new__(cls)
+        graph.ids = list(ids)
+        index = graph.index()
+        try:
+            graph.heads = list(map(index.__getitem__, predecessors))
+            graph.tails = list(map(index.__getitem__, successors))
+        except KeyError as error:
+            raise ValueError(f"dependency on unknown task {error.args[0]}") from None
+        graph.kinds = list(kinds)
+        unknown = set(graph.kinds) - _KINDS
+        if unknown:
+            raise ValueError(f"unknown dependency kind {min(map(str, unknown))!r}")
+        graph.lags = list(lags)
+        if graph.lags and min(graph.lags) < 0:
+            raise ValueError("a dependency has a negative lag")
+        return graph
+
+    def index(self) -> dict[int, int]:
+        """Task id → place in the list; refuses an id listed twice."""
+        count = len(self.ids)
+        index = dict(zip(self.ids, range(count), strict=True))
+        if len(index) != count:
+            seen: set[int] = set()
+            for task_id in self.ids:
+                if task_id in seen:
+                    raise ValueError(f"task {task_id} is listed twice")
+                seen.add(task_id)
+        return index
 
     def in_topological_order(self) -> _Columns:
         """The dependency columns sorted by the place of their predecessor in a
@@ -376,6 +422,160 @@ class _Passes:
         return chain
 
 
+# -- a run's tasks as offsets ------------------------------------------------------
+
+
+def status_roles(ids: Sequence[int], statuses: Sequence[str]) -> list[int]:
+    """Per task, how its status takes part in the schedule (``ROLE_WAITING``,
+    ``ROLE_STARTED``, ``ROLE_DONE`` or ``ROLE_PASSED``)."""
+    roles = list(map(_STATUS_ROLES.get, statuses))
+    if None in roles:
+        position = roles.index(None)
+        raise ValueError(
+            f"task {ids[position]} has an unknown status {statuses[position]!r}"
+        )
+    return cast(list[int], roles)
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetPlan:
+    """Every task from its start to its finish in working-minute offsets, as the
+    critical path method takes them: the earliest each may start, how long it
+    lasts, and whether it has started (its start is then a fact)."""
+
+    starts: list[int]
+    spans: list[int]
+    fixed: list[bool]
+
+
+def plan_offsets(
+    roles: Sequence[int],
+    estimates: Sequence[int],
+    actual_starts: Mapping[int, int],
+    actual_finishes: Mapping[int, int],
+    *,
+    origin: int = 0,
+    hold_minutes: int = 0,
+) -> OffsetPlan:
+    """The tasks (by position) as offsets from now, the rule every schedule shares:
+
+    - waiting (pending, ready): its estimate, starting no earlier than
+      ``hold_minutes`` (the run's hold: 0 without open obstacles on the run);
+    - started (in progress, awaiting): fixed at its actual start
+      (``actual_starts``), finishing at ``max(now, start + estimate)`` plus the hold;
+    - done: fixed at its actual start and finish (a done task missing from
+      ``actual_starts`` sits at ``origin`` taking no time: the caller knows its
+      times cannot matter);
+    - passed (skipped, cancelled): no time, from ``origin`` (the earliest actual
+      start, or now) at the earliest.
+
+    ``estimates`` are in working minutes: the duration plus the expected delay of
+    an unfinished task.
+    """
+    if hold_minutes < 0:
+        raise ValueError("hold_minutes must not be negative")
+    count = len(roles)
+    if hold_minutes == origin:
+        starts = [origin] * count
+    else:
+        starts = [hold_minutes if role == _WAITING else origin for role in roles]
+    spans = [
+        estimate if role == _WAITING else 0
+        for estimate, role in zip(estimates, roles, strict=True)
+    ]
+    fixed = [False] * count
+    for position in compress(range(count), map(lt, repeat(_WAITING), roles)):
+        role = roles[position]
+        if role == _STARTED:
+            start = actual_starts[position]
+            starts[position] = start
+            # It finishes its estimate, but not before now; the hold comes on top.
+            spans[position] = max(0, start + estimates[position]) + hold_minutes - start
+            fixed[position] = True
+        elif role == _DONE:
+            start = actual_starts.get(position, origin)
+            starts[position] = start
+            spans[position] = actual_finishes.get(position, start) - start
+            fixed[position] = True
+    return OffsetPlan(starts, spans, fixed)
+
+
+class Network:
+    """A run's dependencies prepared once for several forward passes of the
+    critical path method (what-if questions compare two plans of one run).
+
+    ``fixed`` marks the tasks that have started: dependencies into them move
+    nothing, so they are left out here once.
+    """
+
+    __slots__ = ("heads", "kinds", "lags", "tails")
+
+    def __init__(
+        self,
+        ids: Sequence[int],
+        predecessors: Sequence[int],
+        successors: Sequence[int],
+        kinds: Sequence[str],
+        lags: Sequence[int],
+        *,
+        fixed: Sequence[bool] | None = None,
+    ) -> None:
+        graph = _Graph.from_columns(ids, predecessors, successors, kinds, lags)
+        heads, tails, kinds_, lags_ = graph.in_topological_order()
+        if fixed is not None and any(fixed):
+            moves = [not fixed[tail] for tail in tails]
+            heads = list(compress(heads, moves))
+            tails = list(compress(tails, moves))
+            kinds_ = list(compress(kinds_, moves))
+            lags_ = list(compress(lags_, moves))
+        self.heads = heads
+        self.tails = tails
+        self.kinds = kinds_
+        self.lags = lags_
+
+    def earliest_finishes(self, plan: OffsetPlan) -> list[int]:
+        """The forward pass: per task (by position), its earliest finish offset."""
+        earliest_start = list(plan.starts)
+        spans = plan.spans
+        for head, tail, weight in zip(
+            self.heads,
+            self.tails,
+            _weights(spans, self.heads, self.kinds, self.lags),
+            strict=True,
+        ):
+            bound = earliest_start[head] + weight
+            if bound > earliest_start[tail]:
+                earliest_start[tail] = bound
+        return list(map(add, earliest_start, spans))
+
+
+def schedule_status(
+    calendar: CalendarSpec,
+    projected_finish: dt.datetime,
+    due_at: dt.datetime | None,
+    *,
+    unfinished: bool,
+    at_risk_slack_minutes: int | None = None,
+) -> str:
+    """The status against the due date: late when the projected finish is after
+    it, at risk when fewer than ``at_risk_slack_minutes`` working minutes (default:
+    one working day) are left while work is unfinished, on track otherwise or
+    without a due date."""
+    if due_at is None:
+        return ON_TRACK
+    if projected_finish > due_at:
+        return LATE
+    if unfinished:
+        threshold = (
+            compiled_calendar(calendar).minutes_per_day
+            if at_risk_slack_minutes is None
+            else at_risk_slack_minutes
+        )
+        if working_minutes_between(calendar, projected_finish, due_at) < threshold:
+            return AT_RISK
+    return ON_TRACK
+
+
 def _duration_list(
     ids: list[int], durations: Mapping[int, int], noun: str
 ) -> list[int]:
@@ -458,16 +658,22 @@ def compute_schedule(
     due_at: dt.datetime | None,
     *,
     at_risk_slack_minutes: int | None = None,
+    hold_minutes: int = 0,
 ) -> Schedule:
     """The schedule of a run: actuals for what is finished, estimates for the rest.
 
     - done: its actual start and finish (a done task never started starts at its
       finish);
     - in progress / awaiting: its actual start, finishing at
-      ``max(now, start + duration)`` in working time;
-    - pending / ready: as early as its dependencies allow, never before ``now``;
+      ``max(now, start + estimate)`` in working time, ``hold_minutes`` later;
+    - pending / ready: as early as its dependencies allow, never before ``now``
+      plus ``hold_minutes``;
     - skipped / cancelled: zero time, at the moment its predecessors allow (without
       predecessors, at the earliest moment of the schedule).
+
+    An unfinished task's estimate is its duration plus its expected delay
+    (``TaskInput.delay_minutes``); ``hold_minutes`` is the run's hold (the expected
+    delay of the open obstacles on the run as a whole).
 
     Slack is measured against the projected finish; the status compares the
     projected finish with ``due_at``: late when after it, at risk when fewer than
@@ -480,6 +686,8 @@ def compute_schedule(
         _require_aware(due_at, "due_at")
     if at_risk_slack_minutes is not None and at_risk_slack_minutes < 0:
         raise ValueError("at_risk_slack_minutes must not be negative")
+    if hold_minutes < 0:
+        raise ValueError("hold_minutes must not be negative")
     compiled = compiled_calendar(calendar)
     now = now.astimezone(UTC)
     # Offsets are whole working minutes from ``now`` rounded up, so no estimate can
@@ -499,25 +707,25 @@ def compute_schedule(
         return [[moment_at[minute] for minute in some] for some in offsets]
 
     ids = [task.id for task in tasks]
-    found_roles = [_STATUS_ROLES.get(task.status) for task in tasks]
-    if None in found_roles:
-        unknown = tasks[found_roles.index(None)]
-        raise ValueError(f"task {unknown.id} has an unknown status {unknown.status!r}")
-    roles = cast(list[int], found_roles)
+    roles = status_roles(ids, [task.status for task in tasks])
     durations = [task.duration_minutes for task in tasks]
     if durations and min(durations) < 0:
         negative = ids[durations.index(min(durations))]
         raise ValueError(f"task {negative} has a negative duration")
+    delays = [task.delay_minutes for task in tasks]
+    if delays and min(delays) < 0:
+        negative = ids[delays.index(min(delays))]
+        raise ValueError(f"task {negative} has a negative delay")
+    # An unfinished task's estimate includes its expected delay.
+    estimates = [
+        duration + delay if role <= _STARTED else duration
+        for duration, delay, role in zip(durations, delays, roles, strict=True)
+    ]
     count = len(tasks)
-    # Every task from its start to its finish in offsets: waiting ones from now
-    # at the earliest for their duration, started and done ones fixed at their
-    # actual start, passed ones taking no time from the earliest actual start.
-    starts = [0] * count
-    spans = list(durations)
-    fixed = [False] * count
     exact_starts: dict[int, dt.datetime] = {}  # by position
     exact_finishes: dict[int, dt.datetime] = {}
-    origin = 0
+    actual_starts: dict[int, int] = {}
+    actual_finishes: dict[int, int] = {}
     actual_positions = [p for p, role in enumerate(roles) if role in (_STARTED, _DONE)]
     for position in actual_positions:
         task = tasks[position]
@@ -533,8 +741,7 @@ def compute_schedule(
                 if started > finished:
                     raise ValueError(f"task {task.id} is done before it started")
             exact_finishes[position] = finished
-            start = offset(started)
-            spans[position] = offset(finished) - start
+            actual_finishes[position] = offset(finished)
         else:
             if task.started_at is None:
                 raise ValueError(
@@ -542,16 +749,17 @@ def compute_schedule(
                 )
             _require_aware(task.started_at, f"task {task.id}'s started_at")
             started = task.started_at.astimezone(UTC)
-            start = offset(started)
-            # It finishes its estimate, but not before now.
-            spans[position] = max(0, start + durations[position]) - start
         exact_starts[position] = started
-        starts[position] = start
-        fixed[position] = True
-        origin = min(origin, start)
-    for position in compress(range(count), map(eq, roles, repeat(_PASSED))):
-        starts[position] = origin
-        spans[position] = 0
+        actual_starts[position] = offset(started)
+    plan = plan_offsets(
+        roles,
+        estimates,
+        actual_starts,
+        actual_finishes,
+        origin=min(0, *actual_starts.values()) if actual_starts else 0,
+        hold_minutes=hold_minutes,
+    )
+    starts, spans, fixed = plan.starts, plan.spans, plan.fixed
 
     graph = _Graph(ids, dependencies)
     passes = _Passes(graph, spans, starts, fixed)
@@ -623,18 +831,13 @@ def compute_schedule(
         )
     )
 
-    status = ON_TRACK
-    if due_at is not None:
-        if projected_finish > due_at:
-            status = LATE
-        elif _WAITING in roles or _STARTED in roles:
-            threshold = (
-                compiled.minutes_per_day
-                if at_risk_slack_minutes is None
-                else at_risk_slack_minutes
-            )
-            if working_minutes_between(calendar, projected_finish, due_at) < threshold:
-                status = AT_RISK
+    status = schedule_status(
+        calendar,
+        projected_finish,
+        due_at,
+        unfinished=_WAITING in roles or _STARTED in roles,
+        at_risk_slack_minutes=at_risk_slack_minutes,
+    )
     return Schedule(
         tasks=schedules,
         critical_path=[ids[p] for p in chain],

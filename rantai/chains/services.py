@@ -832,6 +832,7 @@ STEP_FIELDS = (
     "duration_unit",
     "evidence_description",
     "requires_evidence",
+    "requires_verified_evidence",
     "requires_approval",
     "requires_consultation",
     "condition_field",
@@ -869,6 +870,7 @@ def add_step(
     duty: Any = None,
     evidence_description: str = "",
     requires_evidence: bool = False,
+    requires_verified_evidence: bool = False,
     requires_approval: bool = False,
     requires_consultation: bool = False,
     condition_field: str = "",
@@ -899,6 +901,7 @@ def add_step(
         duration_unit=duration_unit,
         evidence_description=evidence_description,
         requires_evidence=requires_evidence,
+        requires_verified_evidence=requires_verified_evidence,
         requires_approval=requires_approval,
         requires_consultation=requires_consultation,
         condition_field=condition_field.strip(),
@@ -1109,6 +1112,7 @@ class _PlanStep:
     condition_field: str
     condition_operator: str
     condition_value: Any
+    requires_verified_evidence: bool = False
 
 
 def _version_plan(
@@ -1154,11 +1158,13 @@ def _version_plan(
             row[10] or "",
             row[11] or "",
             sql.py_json(row[12]),
+            bool(row[13]),
         )
         for row in sql.fetchall(
             "SELECT id, key, name, sort_order, duration_value, duration_unit, "
             "requires_evidence, requires_approval, requires_consultation, duty_id, "
-            "condition_field, condition_operator, condition_value "
+            "condition_field, condition_operator, condition_value, "
+            "requires_verified_evidence "
             f"FROM {sql.table(Step)} WHERE procedure_version_id = %s "
             "ORDER BY sort_order, id",
             [version_id],
@@ -1317,6 +1323,7 @@ def start_run(
                 step.duration_value, step.duration_unit, minutes_per_day=day_minutes
             ),
             "requires_evidence": step.requires_evidence,
+            "requires_verified_evidence": step.requires_verified_evidence,
             "requires_approval": step.requires_approval,
             "requires_consultation": step.requires_consultation,
             "responsible_position_id": responsible[2],
@@ -1500,6 +1507,46 @@ def start_run(
     return run
 
 
+@transaction.atomic
+def set_expected_delays(
+    run: Run,
+    *,
+    task_delays: Mapping[int, int],
+    hold_minutes: int,
+    now: dt.datetime | None = None,
+) -> None:
+    """Carry the expected delays of a run's open obstacles into its schedule.
+
+    Sets `Task.delay_minutes` of the tasks in `task_delays` (task id → working
+    minutes, absolute; the run's other tasks keep theirs) and `Run.hold_minutes`,
+    stores the paths to the end again and refreshes the projection, so the
+    projected finish and the schedule status follow at once and `run_late` fires
+    when the run turns late. Derived data, written by the obstacles services in
+    their own transaction: no audit event, no version change (like a projection
+    refresh). A task of another run or a negative figure is a ValueError.
+    """
+    now = _now(now)
+    if hold_minutes < 0:
+        raise ValueError("hold_minutes must not be negative")
+    locked = _lock_run(run.pk)
+    if task_delays:
+        projection.recompute_paths(locked, delays=task_delays)
+    if locked.hold_minutes != hold_minutes:
+        sql.execute(
+            f"UPDATE {sql.table(Run)} SET hold_minutes = %s WHERE id = %s",
+            [hold_minutes, locked.pk],
+        )
+        locked.hold_minutes = hold_minutes
+    projection.refresh(locked, now=now)
+    for name in (
+        "hold_minutes",
+        "projected_finish_at",
+        "schedule_status",
+        "schedule_revision",
+    ):
+        setattr(run, name, getattr(locked, name))
+
+
 def refresh_schedule(run: Run, *, now: dt.datetime | None = None) -> Run:
     """Bring a run's projection up to date with the clock (time passes without
     transitions). Derived data only: no audit event, no version change."""
@@ -1575,6 +1622,7 @@ _RUN_FIELDS = (
     "measure_quantity",
     "schedule_status",
     "schedule_revision",
+    "hold_minutes",
     "version",
 )
 

@@ -152,6 +152,11 @@ def set_clause(
     return ", ".join(parts), params
 
 
+# Parameters one statement may carry: SQLite's limit since 3.32 (PostgreSQL's is
+# 65,535); `insert` splits larger writes.
+MAX_PARAMETERS = 32_766
+
+
 def insert(
     model: type[models.Model],
     rows: Sequence[Mapping[str, Any]],
@@ -159,7 +164,8 @@ def insert(
     returning: str | None = None,
 ) -> list[Any]:
     """INSERT the rows (attribute name → value; every other field gets its default)
-    in one statement; the `returning` column (the primary key unless told) of each
+    in one statement — or, past the database's limit of parameters per statement,
+    in as few as fit; the `returning` column (the primary key unless told) of each
     row, in order."""
     if not rows:
         return []
@@ -168,21 +174,23 @@ def insert(
         for name, (field, column, needs_preparing) in _columns(model).items()
         if not field.primary_key or name in rows[0]
     ]
-    params: list[Any] = []
-    for row in rows:
-        for name, field, _column, needs_preparing in columns:
-            value = row[name] if name in row else field.get_default()
-            params.append(_prepared(field, needs_preparing, value))
     one_row = f"({placeholders(len(columns))})"
     key = returning or str(model._meta.pk.column)  # type: ignore[union-attr]
-    sql = (
-        f"INSERT INTO {table(model)} ({', '.join(c[2] for c in columns)}) "
-        f"VALUES {', '.join([one_row] * len(rows))} "
-        f"RETURNING {connection.ops.quote_name(key)}"
-    )
+    head = f"INSERT INTO {table(model)} ({', '.join(c[2] for c in columns)}) VALUES "
+    tail = f" RETURNING {connection.ops.quote_name(key)}"
+    per_statement = max(1, MAX_PARAMETERS // len(columns))
+    returned: list[Any] = []
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+        for start in range(0, len(rows), per_statement):
+            batch = rows[start : start + per_statement]
+            params: list[Any] = []
+            for row in batch:
+                for name, field, _column, needs_preparing in columns:
+                    value = row[name] if name in row else field.get_default()
+                    params.append(_prepared(field, needs_preparing, value))
+            cursor.execute(head + ", ".join([one_row] * len(batch)) + tail, params)
+            returned.extend(row[0] for row in cursor.fetchall())
+    return returned
 
 
 def instance[M: models.Model](model: type[M], values: Mapping[str, Any]) -> M:

@@ -19,6 +19,14 @@ warning (a step whose duty belongs to another position's job description), one
 briefing of a demo login is not acknowledged yet, and the export manager handed
 five export-document tasks by hand to someone outside the candidates, which the
 fairness report flags.
+
+Data over hearsay and anticipation (docs/user-guide/evidence.md,
+docs/user-guide/obstacles.md): the Kota A run under way has an obstacle on the
+forwarder's pickup (its truck is delayed: reported by phone, unverified, then
+backed by the forwarder's written notice and verified by the export manager) that
+puts the run's target at risk, with a mitigation; the finished late run has a
+completed blameless review; production recorded a measured value; and the
+worker's early-warning scan has run, so focus pages show warnings.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
@@ -52,7 +61,12 @@ from rantai.approvals.models import (
     TimerStatus,
 )
 from rantai.chains import services as chains
-from rantai.chains.calendar import add_working_minutes, subtract_working_minutes
+from rantai.chains.calendar import (
+    add_working_minutes,
+    minutes_per_working_day,
+    subtract_working_minutes,
+    working_minutes_between,
+)
 from rantai.chains.models import (
     ConditionOperator,
     DurationUnit,
@@ -63,9 +77,22 @@ from rantai.chains.models import (
     Task,
 )
 from rantai.chains.projection import calendar_spec
+from rantai.evidence import records as evidence
+from rantai.evidence.models import RecordKind, SourceKind, Verdict
+from rantai.evidence.records import NewFile, NewValue
+from rantai.evidence.verification import verify
 from rantai.notifications import events
 from rantai.notifications import services as notifications
 from rantai.notifications.models import Delivery, Notification
+from rantai.obstacles import impact, obstacles, reviews, warnings
+from rantai.obstacles.models import (
+    Cause,
+    FactorArea,
+    Obstacle,
+    Review,
+    ReviewTrigger,
+    Severity,
+)
 from rantai.org import membership
 from rantai.org import services as org
 from rantai.org.models import AbsenceKind, Duty, Party, PartyKind, Person, Position
@@ -573,6 +600,14 @@ def load(*, today: dt.date | None = None) -> Organisation:
             organisation,
             users=users,
             positions=positions,
+            people=people,
+            now=now,
+        )
+        load_anticipation(
+            organisation,
+            shipments=shipments,
+            users=users,
+            parties=parties,
             people=people,
             now=now,
         )
@@ -1560,3 +1595,347 @@ def _acknowledge_briefings(organisation: Organisation, *, now: dt.datetime) -> N
         briefings.acknowledge(
             briefing, actor=user, expected_version=briefing.version, now=moment
         )
+
+
+# --- anticipation: evidence, an obstacle, a review, early warnings -------------------
+
+PHONE_RECORD_TITLE = "Forwarder's truck for the Kota A pickup is delayed"
+OBSTACLE_TITLE = "Forwarder's truck delayed"
+NOTICE_NAME = "ekspedisi-cepat-notice.pdf"
+NOTICE_LINES = [
+    "PT Ekspedisi Cepat",
+    "Operations - written notice to PT Nusantara Makmur",
+    "",
+    "Subject: pickup of 500 units for Kota A",
+    "",
+    "The truck assigned to this pickup is held for repairs at our depot.",
+    "A replacement truck will collect the goods later than planned;",
+    "we will confirm the new pickup time by phone and in writing.",
+    "",
+    "Operations coordinator, PT Ekspedisi Cepat",
+]
+MITIGATION = (
+    "Book a second truck from another forwarder as a fallback for the Kota A "
+    "pickup, to be released if PT Ekspedisi Cepat's replacement truck is confirmed."
+)
+REVIEW_SUMMARY = (
+    "The shipment of 200 units to Kota A reached the customer two days after the "
+    "due date. Production took seven working days instead of the five the "
+    "procedure plans, and the steps after it had no room left to recover: the "
+    "loading was planned and the forwarder booked only once production had "
+    "completed."
+)
+REVIEW_LEARNED = (
+    "The production estimate does not fit larger batches, and the warehouse and "
+    "the forwarder hear about a batch too late to prepare. Telling them when "
+    "production expects to release a batch gives back most of the lost time."
+)
+# (area, description, task key, next task key, party code)
+REVIEW_FACTORS: list[tuple[str, str, str | None, str | None, str | None]] = [
+    (
+        FactorArea.STEP,
+        "The production step is planned at five working days, but a batch of 200 "
+        "units with its quality inspection took seven. The estimate does not "
+        "include inspection time for larger batches.",
+        "produce",
+        None,
+        None,
+    ),
+    (
+        FactorArea.HANDOVER,
+        "The warehouse learned that the goods were ready only when the production "
+        "task was completed, so the loading could not be planned in advance and "
+        "scheduling took most of another working day.",
+        "produce",
+        "schedule-shipment",
+        None,
+    ),
+    (
+        FactorArea.PARTY,
+        "The forwarder needs a working day's notice to send a truck; the pickup "
+        "could only be booked once the shipment was scheduled, which left no "
+        "room to recover the time lost in production.",
+        None,
+        None,
+        "FWD",
+    ),
+    (
+        FactorArea.OUTSIDE,
+        "Heavy rain on the road to Kota A slowed the last part of the delivery.",
+        None,
+        None,
+        None,
+    ),
+]
+# (description, owner's full name, due in days, proposed change to this step's key
+#  ("" for the procedure as a whole, None for no proposal))
+REVIEW_ACTIONS: list[tuple[str, str, int, str | None]] = [
+    (
+        "Plan the production step at seven working days for batches above 150 "
+        "units, with the quality inspection as part of the estimate.",
+        "Agus Salim",
+        14,
+        "produce",
+    ),
+    (
+        "Tell the warehouse two working days before a batch is expected to be "
+        "released, so the loading can be planned in advance.",
+        "Budi Santoso",
+        10,
+        None,
+    ),
+    (
+        "Confirm a truck for the next working day whenever the warehouse "
+        "announces a shipment.",
+        "Joko Susilo",
+        10,
+        None,
+    ),
+]
+
+
+def _notice_pdf() -> bytes:
+    """The forwarder's written notice: a one-page PDF, byte for byte the same each
+    time (reportlab's invariant mode leaves out the creation date and the random
+    document id), so its checksum is too."""
+    import io
+
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen.canvas import Canvas
+
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=A4, invariant=1)
+    canvas.setTitle("Written notice: pickup for Kota A delayed")
+    canvas.setAuthor("PT Ekspedisi Cepat")
+    text = canvas.beginText(72, A4[1] - 96)
+    text.setFont("Helvetica", 11)
+    for line in NOTICE_LINES:
+        text.textLine(line)
+    canvas.drawText(text)
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def _delay_leaving_little_slack(
+    run: Run, task: Task, *, organisation: Organisation, now: dt.datetime
+) -> int:
+    """The expected delay in whole working days that leaves the run less than a
+    working day of slack before its due date (one day at least): computed from
+    the run's slack as it stands, so that the obstacle puts the target at risk
+    whatever day the demo is loaded."""
+    assert run.due_at is not None
+    cal = calendar_spec(organisation)
+    day = minutes_per_working_day(cal)
+    before = impact.what_if(run, task=task, delay_minutes=0, now=now)
+    slack = working_minutes_between(cal, before.finish_before, run.due_at)
+    return max(1, slack // day) * day
+
+
+def load_anticipation(
+    organisation: Organisation,
+    *,
+    shipments: Shipments,
+    users: dict[str, User],
+    parties: dict[str, Party],
+    people: dict[str, Person],
+    now: dt.datetime,
+) -> Obstacle:
+    """Data over hearsay and anticipation, through the services and dated over
+    the last working hours (docs/user-guide/evidence.md, obstacles.md):
+
+    * in the Kota A run under way (Ship 500 units), the acting head of the
+      warehouse (budi) recorded what the forwarder's dispatcher said by phone —
+      the truck for the pickup is delayed (a person's word, unverified) — and
+      raised an obstacle on the forwarder's pickup citing it, with an expected
+      delay computed from the run's slack so that the target is now at risk;
+      he planned a mitigation (a second truck, owned by the export document
+      staff, due the next working day). The forwarder (joko) then uploaded its
+      written notice (a PDF) to the record and the export manager (rina)
+      verified it. The obstacle stays open;
+    * the Kepala Produksi recorded a measured value on the production task (the
+      units finished so far), not checked by anyone yet;
+    * the finished run that missed its target (Ship 200 units) had its review
+      opened when it completed; the export manager wrote it — what happened,
+      contributing factors in a step, a handover, a party and outside
+      conditions, action items with owners (one a proposed change to the
+      production step) — and completed it, without naming anyone;
+    * the worker's early-warning scan ran once, so focus pages show warnings.
+
+    Returns the obstacle."""
+    cal = calendar_spec(organisation)
+    budi, rina, joko, agus = users["budi"], users["rina"], users["joko"], users["agus"]
+    run = shipments.in_progress
+    pickup = Task.objects.get(run=run, key="forwarder-pickup")
+
+    # The dispatcher's call, five working hours ago.
+    called_at = subtract_working_minutes(cal, now, 300)
+    phone = evidence.record_information(
+        organisation,
+        actor=budi,
+        title=PHONE_RECORD_TITLE,
+        statement=(
+            "The dispatcher of PT Ekspedisi Cepat called: the truck planned for "
+            "the pickup of the 500 units is held for repairs at their depot. A "
+            "replacement truck will come later than planned; they will confirm "
+            "the new pickup time."
+        ),
+        kind=RecordKind.CLAIM,
+        source_kind=SourceKind.PERSON,
+        source_detail="The dispatcher of PT Ekspedisi Cepat, by phone",
+        source_party=parties["FWD"],
+        run=run,
+        task=pickup,
+        observed_at=called_at,
+        now=add_working_minutes(cal, called_at, 10),
+    )
+    raised_at = add_working_minutes(cal, called_at, 20)
+    obstacle = obstacles.raise_obstacle(
+        run,
+        actor=budi,
+        title=OBSTACLE_TITLE,
+        description=(
+            "PT Ekspedisi Cepat's truck for the Kota A pickup is held for repairs; "
+            "their replacement truck comes later than planned. Everything after "
+            "the pickup moves with it."
+        ),
+        expected_delay_minutes=_delay_leaving_little_slack(
+            run, pickup, organisation=organisation, now=raised_at
+        ),
+        severity=Severity.HIGH,
+        cause=Cause.TRANSPORT,
+        task=pickup,
+        records=[phone],
+        now=raised_at,
+    )
+    obstacles.add_mitigation(
+        obstacle,
+        actor=budi,
+        description=MITIGATION,
+        owner=people["Yusuf Hidayat"],
+        due_at=add_working_minutes(cal, now, 480),
+        now=add_working_minutes(cal, raised_at, 15),
+    )
+    # The forwarder's written notice arrives, and someone other than the author
+    # checks the record against it.
+    evidence.add_evidence(
+        phone,
+        actor=joko,
+        items=[
+            NewFile(
+                upload=ContentFile(_notice_pdf()),
+                name=NOTICE_NAME,
+                label="Written notice from PT Ekspedisi Cepat",
+            )
+        ],
+        now=add_working_minutes(cal, called_at, 150),
+    )
+    phone.refresh_from_db()
+    verify(
+        phone,
+        actor=rina,
+        verdict=Verdict.VERIFIED,
+        note=(
+            "Checked against the written notice from PT Ekspedisi Cepat: the "
+            "truck is held for repairs and a replacement truck will come later."
+        ),
+        expected_version=phone.version,
+        now=add_working_minutes(cal, called_at, 200),
+    )
+    # Production counts what is finished so far (nobody has checked it yet).
+    evidence.record_information(
+        organisation,
+        actor=agus,
+        title="Units of the Kota A batch finished so far",
+        statement=(
+            "320 of the 500 units passed the quality inspection by the end of the "
+            "morning shift."
+        ),
+        kind=RecordKind.MEASUREMENT,
+        source_kind=SourceKind.OBSERVATION,
+        source_detail="Count at the end of the morning shift, production line 2",
+        run=run,
+        task=Task.objects.get(run=run, key="produce"),
+        observed_at=subtract_working_minutes(cal, now, 90),
+        items=[
+            NewValue(
+                quantity=Decimal("320"),
+                unit="units",
+                label="Units passed inspection",
+            )
+        ],
+        now=subtract_working_minutes(cal, now, 80),
+    )
+    chains.refresh_schedule(run, now=now)
+
+    _complete_review(
+        organisation,
+        shipments=shipments,
+        users=users,
+        parties=parties,
+        people=people,
+        now=now,
+    )
+    # The worker's scan, as it would run every ten minutes.
+    warnings.scan(now=now, organisation_ids=[organisation.pk])
+    obstacle.refresh_from_db()
+    return obstacle
+
+
+def _complete_review(
+    organisation: Organisation,
+    *,
+    shipments: Shipments,
+    users: dict[str, User],
+    parties: dict[str, Party],
+    people: dict[str, Person],
+    now: dt.datetime,
+) -> Review:
+    """The export manager writes and completes the review of the finished run that
+    the run-completed handler opened, over the working days after it."""
+    cal = calendar_spec(organisation)
+    run = shipments.finished
+    review = Review.objects.get(run=run, trigger=ReviewTrigger.MISSED_TARGET)
+    rina = users["rina"]
+    tasks = {task.key: task for task in Task.objects.filter(run=run)}
+    steps = {step.key: step for step in shipments.version.steps.all()}
+    local_today = now.astimezone(zoneinfo.ZoneInfo(organisation.time_zone)).date()
+    review = reviews.update_review(
+        review,
+        actor=rina,
+        expected_version=review.version,
+        summary=REVIEW_SUMMARY,
+        learned=REVIEW_LEARNED,
+    )
+    written_at = add_working_minutes(cal, review.opened_at, 480)
+    for index, (area, description, task_key, next_key, party_code) in enumerate(
+        REVIEW_FACTORS
+    ):
+        reviews.add_factor(
+            review,
+            actor=rina,
+            area=area,
+            description=description,
+            task=tasks[task_key] if task_key else None,
+            next_task=tasks[next_key] if next_key else None,
+            party=parties[party_code] if party_code else None,
+            now=add_working_minutes(cal, written_at, 10 * index),
+        )
+    for index, (description, owner, due_in, proposal) in enumerate(REVIEW_ACTIONS):
+        reviews.add_action(
+            review,
+            actor=rina,
+            description=description,
+            owner=people[owner],
+            due_on=local_today + dt.timedelta(days=due_in),
+            proposes_change=proposal is not None,
+            step=steps[proposal] if proposal else None,
+            now=add_working_minutes(cal, written_at, 60 + 10 * index),
+        )
+    review.refresh_from_db()
+    return reviews.complete_review(
+        review,
+        actor=rina,
+        expected_version=review.version,
+        now=add_working_minutes(cal, written_at, 120),
+    )

@@ -120,6 +120,10 @@ class InformationRecord(Versioned):
         indexes = [
             models.Index(fields=["organisation", "status"]),
             models.Index(fields=["task", "kind"]),
+            models.Index(
+                fields=["organisation", "-recorded_at", "-id"],
+                name="record_org_recorded",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -208,6 +212,10 @@ class EvidenceItem(models.Model):
         verbose_name = _("evidence item")
         verbose_name_plural = _("evidence items")
         ordering = ["added_at", "id"]
+        indexes = [
+            # The orphan sweep asks which stored names are still referenced.
+            models.Index(fields=["organisation", "file"], name="evidence_item_org_file")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(kind=EvidenceKind.FILE)

@@ -44,6 +44,8 @@ class Field:
 
 INT = Field("int")
 STR = Field("str")
+BOOL = Field("bool")
+OPTIONAL_STR = Field("str", nullable=True)
 DATETIME = Field("datetime")
 OPTIONAL_INT = Field("int", nullable=True)
 OPTIONAL_DATETIME = Field("datetime", nullable=True)
@@ -105,6 +107,44 @@ PROCEDURE_VERSION: Mapping[str, Field] = {
     "procedure": STR,
     "name": STR,
     "number": INT,
+}
+RECORD: Mapping[str, Field] = {
+    "id": INT,
+    "title": STR,
+    "status": choice("unverified", "verified", "disputed", "refuted"),
+    "url": STR,
+}
+OBSTACLE: Mapping[str, Field] = {
+    "id": INT,
+    "title": STR,
+    "severity": choice("low", "medium", "high", "critical"),
+    "status": choice("open", "resolved", "withdrawn"),
+    "url": STR,
+}
+MITIGATION: Mapping[str, Field] = {
+    "id": INT,
+    "due_at": DATETIME,
+    "status": choice("open", "done", "cancelled"),
+    "url": STR,
+}
+WARNING: Mapping[str, Field] = {
+    "id": INT,
+    "kind": choice(
+        "slack_low", "run_late", "approval_due", "vacant_position", "evidence_missing"
+    ),
+    "url": STR,
+}
+REVIEW: Mapping[str, Field] = {
+    "id": INT,
+    "trigger": choice("missed_target", "severe_obstacle", "requested"),
+    "status": choice("open", "completed"),
+    "url": STR,
+}
+ACTION: Mapping[str, Field] = {
+    "id": INT,
+    "due_on": OPTIONAL_STR,  # a date, YYYY-MM-DD
+    "status": choice("open", "done", "cancelled"),
+    "url": STR,
 }
 
 
@@ -169,6 +209,14 @@ CONSULTATION_REQUESTED = "consultation.requested"
 CONSULTATION_ANSWERED = "consultation.answered"
 BRIEFING_ISSUED = "briefing.issued"
 BRIEFING_REMINDER = "briefing.reminder"
+RECORD_CHECKED = "record.checked"
+OBSTACLE_RAISED = "obstacle.raised"
+OBSTACLE_ESCALATED = "obstacle.escalated"
+OBSTACLE_RESOLVED = "obstacle.resolved"
+MITIGATION_ASSIGNED = "mitigation.assigned"
+WARNING_RAISED = "warning.raised"
+REVIEW_OPENED = "review.opened"
+REVIEW_ACTION_ASSIGNED = "review.action_assigned"
 
 _ANALYSIS_EXAMPLE = {
     "id": 12,
@@ -198,6 +246,42 @@ _BRIEFING_EXAMPLE = {
     "url": "https://rantai.example.com/o/acme/briefings/77/",
 }
 _VERSION_EXAMPLE = {"procedure": "EXPORT", "name": "Export order", "number": 3}
+_RECORD_EXAMPLE = {
+    "id": 56,
+    "title": "The forwarder's truck leaves on the 12th",
+    "status": "verified",
+    "url": "https://rantai.example.com/o/acme/records/56/",
+}
+_OBSTACLE_EXAMPLE = {
+    "id": 14,
+    "title": "The forwarder's truck is delayed",
+    "severity": "high",
+    "status": "open",
+    "url": "https://rantai.example.com/o/acme/obstacles/14/",
+}
+_MITIGATION_EXAMPLE = {
+    "id": 21,
+    "due_at": "2026-03-04T09:00:00+00:00",
+    "status": "open",
+    "url": "https://rantai.example.com/o/acme/obstacles/14/#mitigation-21",
+}
+_WARNING_EXAMPLE = {
+    "id": 88,
+    "kind": "slack_low",
+    "url": "https://rantai.example.com/o/acme/warnings/88/",
+}
+_REVIEW_EXAMPLE = {
+    "id": 6,
+    "trigger": "severe_obstacle",
+    "status": "open",
+    "url": "https://rantai.example.com/o/acme/reviews/6/",
+}
+_ACTION_EXAMPLE = {
+    "id": 19,
+    "due_on": "2026-03-20",
+    "status": "open",
+    "url": "https://rantai.example.com/o/acme/reviews/6/#action-19",
+}
 
 _TYPES = (
     EventType(
@@ -558,6 +642,150 @@ _TYPES = (
             "analysis": _ANALYSIS_EXAMPLE,
             "status": "approved",
             "decided_by": _DEWI,
+        },
+    ),
+    EventType(
+        RECORD_CHECKED,
+        1,
+        urgent=False,
+        label=_("Information you recorded was checked"),
+        shape={
+            "record": obj(RECORD),
+            "verdict": choice("verified", "disputed", "refuted"),
+            "checked_by": obj(PERSON, nullable=True),
+            "run": obj(RUN, nullable=True),
+        },
+        example={
+            "record": _RECORD_EXAMPLE,
+            "verdict": "verified",
+            "checked_by": _DEWI,
+            "run": _RUN_EXAMPLE,
+        },
+    ),
+    EventType(
+        OBSTACLE_RAISED,
+        1,
+        urgent=True,
+        label=_("An obstacle threatens a run you take part in"),
+        shape={
+            "obstacle": obj(OBSTACLE),
+            "run": obj(RUN),
+            "task": obj(TASK, nullable=True),
+            "raised_by": obj(PERSON, nullable=True),
+            "expected_delay_minutes": INT,
+            "projected_finish_at": DATETIME,
+            "due_at": DATETIME,
+            "puts_target_at_risk": BOOL,
+        },
+        example={
+            "obstacle": _OBSTACLE_EXAMPLE,
+            "run": _RUN_EXAMPLE,
+            "task": _TASK_EXAMPLE,
+            "raised_by": _BUDI,
+            "expected_delay_minutes": 960,
+            "projected_finish_at": "2026-03-11T03:30:00+00:00",
+            "due_at": "2026-03-10T10:00:00+00:00",
+            "puts_target_at_risk": True,
+        },
+    ),
+    EventType(
+        OBSTACLE_ESCALATED,
+        1,
+        urgent=True,
+        label=_("An obstacle is still open past its time limit"),
+        shape={
+            "obstacle": obj(OBSTACLE),
+            "run": obj(RUN),
+            "task": obj(TASK, nullable=True),
+            "position": obj(POSITION),
+            "level": INT,
+        },
+        example={
+            "obstacle": _OBSTACLE_EXAMPLE,
+            "run": _RUN_EXAMPLE,
+            "task": _TASK_EXAMPLE,
+            "position": _HEAD,
+            "level": 1,
+        },
+    ),
+    EventType(
+        OBSTACLE_RESOLVED,
+        1,
+        urgent=False,
+        label=_("An obstacle was resolved or withdrawn"),
+        shape={
+            "obstacle": obj(OBSTACLE),
+            "run": obj(RUN),
+            "task": obj(TASK, nullable=True),
+            "closed_by": obj(PERSON, nullable=True),
+            "outcome": choice("resolved", "withdrawn"),
+        },
+        example={
+            "obstacle": {**_OBSTACLE_EXAMPLE, "status": "resolved"},
+            "run": _RUN_EXAMPLE,
+            "task": _TASK_EXAMPLE,
+            "closed_by": _RINA,
+            "outcome": "resolved",
+        },
+    ),
+    EventType(
+        MITIGATION_ASSIGNED,
+        1,
+        urgent=False,
+        label=_("An action against an obstacle was given to you"),
+        shape={
+            "mitigation": obj(MITIGATION),
+            "obstacle": obj(OBSTACLE),
+            "run": obj(RUN),
+            "owner": obj(PERSON),
+        },
+        example={
+            "mitigation": _MITIGATION_EXAMPLE,
+            "obstacle": _OBSTACLE_EXAMPLE,
+            "run": _RUN_EXAMPLE,
+            "owner": _RINA,
+        },
+    ),
+    EventType(
+        WARNING_RAISED,
+        1,
+        urgent=False,
+        label=_("An early warning about a run you take part in"),
+        shape={
+            "warning": obj(WARNING),
+            "run": obj(RUN),
+            "task": obj(TASK, nullable=True),
+        },
+        example={
+            "warning": _WARNING_EXAMPLE,
+            "run": _RUN_EXAMPLE,
+            "task": _TASK_EXAMPLE,
+        },
+    ),
+    EventType(
+        REVIEW_OPENED,
+        1,
+        urgent=False,
+        label=_("A blameless review of a run was opened"),
+        shape={"review": obj(REVIEW), "run": obj(RUN)},
+        example={"review": _REVIEW_EXAMPLE, "run": _RUN_EXAMPLE},
+    ),
+    EventType(
+        REVIEW_ACTION_ASSIGNED,
+        1,
+        urgent=False,
+        label=_("An action item of a review was given to you"),
+        shape={
+            "action": obj(ACTION),
+            "review": obj(REVIEW),
+            "run": obj(RUN),
+            "owner": obj(PERSON),
+        },
+        example={
+            "action": _ACTION_EXAMPLE,
+            "review": _REVIEW_EXAMPLE,
+            "run": _RUN_EXAMPLE,
+            "owner": _RINA,
         },
     ),
 )

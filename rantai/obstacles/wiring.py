@@ -10,3 +10,13 @@ def register() -> None:
       to the accountable, then their superior) (`obstacles.py`);
     * reviews opened when a run completes late (`reviews.py`).
     """
+    from rantai.approvals import timers
+    from rantai.approvals.models import TimerKind
+    from rantai.chains import extensions as chains
+    from rantai.obstacles import obstacles, reviews
+
+    # Open obstacles past their time limit: the accountable, then their superior.
+    timers.register(TimerKind.OBSTACLE, obstacles.obstacle_timer_rule)
+
+    # Reviews opened when a run completes after its due date.
+    chains.register_run_completed_handler(reviews.on_run_completed)

@@ -771,10 +771,19 @@ def may_assign(
     )[1]
 
 
-def _work_of(task: Task) -> extensions.ReadyWork:
-    duty_id = (
-        Task.objects.filter(pk=task.pk).values_list("step__duty_id", flat=True).get()
-    )
+def work_of(task: Task) -> extensions.ReadyWork:
+    """The task as the assigner sees it (its step's duty read unless the step was
+    loaded with the task, or it has none)."""
+    if task.step_id is None:
+        duty_id = None
+    elif Task.step.is_cached(task):
+        duty_id = task.step.duty_id if task.step is not None else None
+    else:
+        duty_id = (
+            Task.objects.filter(pk=task.pk)
+            .values_list("step__duty_id", flat=True)
+            .get()
+        )
     return extensions.ReadyWork(
         key=task.pk,
         run_id=task.run_id,
@@ -863,7 +872,7 @@ def assign_task(
             {"person": [_("The task is already assigned to this person.")]}
         )
     reason = (reason or "").strip()
-    pool = candidates_for(organisation.pk, [_work_of(task)], now=now)[task.pk]
+    pool = candidates_for(organisation.pk, [work_of(task)], now=now)[task.pk]
     is_override = person.pk not in {c.person_id for c in pool if c.eligible}
     if is_override and not reason:
         raise ValidationFailed(

@@ -46,7 +46,7 @@ from rantai.audit import services as audit
 from rantai.audit.models import AuditVerb
 from rantai.chains import extensions
 from rantai.chains import services as chains
-from rantai.chains.calendar import add_working_minutes
+from rantai.chains.calendar import CalendarSpec, add_working_minutes
 from rantai.chains.models import (
     OPEN_TASK_STATUSES,
     RaciRole,
@@ -55,8 +55,9 @@ from rantai.chains.models import (
     Task,
     TaskRole,
     TaskStatus,
+    WorkingCalendar,
 )
-from rantai.chains.projection import calendar_spec
+from rantai.chains.projection import calendar_spec, calendar_spec_from_row
 from rantai.core.concurrency import compare_and_set
 from rantai.core.errors import NotFound, PermissionDenied, ValidationFailed
 from rantai.notifications import events, services, webhooks
@@ -165,7 +166,7 @@ def _task(task_id: int, *, lock: bool = False) -> Task | None:
     """The task with what the handlers show, and whether its organisation
     escalates late tasks (`escalates`: None while its settings were never read)."""
     tasks = Task.objects.select_related(
-        "organisation", "run", "run__procedure"
+        "organisation", "organisation__working_calendar", "run", "run__procedure"
     ).annotate(
         escalates=Subquery(
             RoleSettings.objects.filter(
@@ -176,6 +177,27 @@ def _task(task_id: int, *, lock: bool = False) -> Task | None:
     if lock:
         tasks = tasks.select_for_update(of=("self",))
     return tasks.filter(pk=task_id).first()
+
+
+def _calendar_of(task: Task) -> CalendarSpec:
+    """The working calendar of the task's organisation, read with the task
+    (`_task`): no statement of its own."""
+    organisation = task.organisation
+    try:
+        found = organisation.working_calendar
+    except WorkingCalendar.DoesNotExist:
+        return calendar_spec_from_row(organisation, None)
+    return calendar_spec_from_row(
+        organisation,
+        (
+            found.pk,
+            found.version,
+            found.updated_at,
+            found.working_weekdays,
+            found.day_start,
+            found.day_end,
+        ),
+    )
 
 
 def holders_of(
@@ -494,7 +516,7 @@ def on_task_ready(event: extensions.TaskReady) -> None:
     # version 2): there is no earlier timer to cancel, which saves a statement on
     # the engine's hottest path.
     first_time = task.reopen_count == 0 and task.version <= 2
-    _schedule_escalation(task, now=event.at, cancel_earlier=not first_time)
+    _schedule_escalation(task, now=event.at, first_time=first_time)
 
 
 def on_task_reopened(event: extensions.TaskReopened) -> None:
@@ -572,21 +594,28 @@ def _escalation_on(task: Task) -> bool:
 
 
 def _schedule_escalation(
-    task: Task, *, now: dt.datetime, cancel_earlier: bool = True
-) -> Timer | None:
+    task: Task, *, now: dt.datetime, first_time: bool = False
+) -> None:
     """Set the task's level-1 timer at the end of its estimated duration from the
-    moment it became ready (working calendar); earlier timers of the task are
-    cancelled (unless the caller knows there are none)."""
+    moment it became ready (working calendar). Earlier timers of the task are
+    cancelled — unless it is ready for the first time and so has none: then the
+    timer is one INSERT (the engine's hottest path)."""
     organisation = task.organisation
     if not _escalation_on(task):
-        return None
+        return
     ready_at = task.ready_at or now
-    deadline = add_working_minutes(
-        calendar_spec(organisation), ready_at, task.duration_minutes
-    )
-    if cancel_earlier:
-        timers.cancel(TimerKind.TASK, task.pk, now=now)
-    return _schedule_level(organisation, task.pk, deadline, level=1)
+    deadline = add_working_minutes(_calendar_of(task), ready_at, task.duration_minutes)
+    if first_time:
+        timers.schedule_first(
+            organisation.pk,
+            kind=TimerKind.TASK,
+            subject_id=task.pk,
+            deadline=deadline,
+            action=LEVEL_ACTIONS[1],
+        )
+        return
+    timers.cancel(TimerKind.TASK, task.pk, now=now)
+    _schedule_level(organisation, task.pk, deadline, level=1)
 
 
 def _schedule_level(

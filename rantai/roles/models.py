@@ -14,6 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from rantai.core.models import Versioned
 
@@ -423,7 +424,7 @@ class CheckAcknowledgement(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    acknowledged_at = models.DateTimeField(_("acknowledged"))
+    acknowledged_at = models.DateTimeField(pgettext_lazy("warning", "acknowledged"))
     withdrawn_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
     withdrawn_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

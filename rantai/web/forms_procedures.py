@@ -198,6 +198,11 @@ class StepForm(RantaiForm):
     requires_evidence = forms.BooleanField(
         label=model_label(Step, "requires_evidence"), required=False
     )
+    requires_verified_evidence = forms.BooleanField(
+        label=model_label(Step, "requires_verified_evidence"),
+        required=False,
+        help_text=help_text(Step, "requires_verified_evidence"),
+    )
     requires_approval = forms.BooleanField(
         label=model_label(Step, "requires_approval"),
         required=False,
@@ -281,6 +286,7 @@ def step_initial(step: Step) -> dict[str, Any]:
         "duration_unit": step.duration_unit,
         "evidence_description": step.evidence_description,
         "requires_evidence": step.requires_evidence,
+        "requires_verified_evidence": step.requires_verified_evidence,
         "requires_approval": step.requires_approval,
         "requires_consultation": step.requires_consultation,
         "condition_field": step.condition_field,

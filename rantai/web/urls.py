@@ -14,4 +14,6 @@ urlpatterns = [
     path("o/<slug:org>/", include("rantai.web.urls_workload")),
     path("o/<slug:org>/", include("rantai.web.urls_roles")),
     path("o/<slug:org>/", include("rantai.web.urls_assignment")),
+    path("o/<slug:org>/", include("rantai.web.urls_evidence")),
+    path("o/<slug:org>/", include("rantai.web.urls_obstacles")),
 ]

@@ -4,11 +4,10 @@ the role briefings and their acknowledgement."""
 
 from django.urls import path
 
-from rantai.web.views import assignment, briefings, runs
+from rantai.web.views import assignment, briefings
 
 urlpatterns = [
-    # the task page (a task of a run, with its assignment and consultations)
-    path("tasks/<int:pk>/", runs.task_detail, name="task-detail"),
+    # a task's assignment and consultations (the task page is a run page)
     path("tasks/<int:pk>/reassign/", assignment.task_reassign, name="task-reassign"),
     path(
         "consultations/<int:pk>/answer/",

@@ -27,6 +27,7 @@ urlpatterns = [
     path(
         "deviations/<int:pk>/reject/", views.deviation_reject, name="deviation-reject"
     ),
+    path("tasks/<int:pk>/", views.task_detail, name="task-detail"),
     path("tasks/<int:pk>/claim/", views.task_claim, name="task-claim"),
     path("tasks/<int:pk>/start/", views.task_start, name="task-start"),
     path("tasks/<int:pk>/complete/", views.task_complete, name="task-complete"),

@@ -190,6 +190,11 @@ class StepOut(Schema):
     duration_unit: DurationUnit
     evidence_description: str
     requires_evidence: bool
+    requires_verified_evidence: bool = Field(
+        ...,
+        description="A task of this step is completed only once someone other than "
+        "the one who attached its evidence has verified it.",
+    )
     requires_approval: bool = Field(
         ..., description="A task of this step counts as done only once approved."
     )
@@ -235,6 +240,7 @@ class StepCreate(Schema):
     duty_id: int | None = None
     evidence_description: str = ""
     requires_evidence: bool = False
+    requires_verified_evidence: bool = False
     requires_approval: bool = False
     requires_consultation: bool = False
     condition_field: str | None = None
@@ -255,6 +261,7 @@ class StepUpdate(Schema):
     duty_id: int | None = None
     evidence_description: str | None = None
     requires_evidence: bool | None = None
+    requires_verified_evidence: bool | None = None
     requires_approval: bool | None = None
     requires_consultation: bool | None = None
     condition_field: str | None = None

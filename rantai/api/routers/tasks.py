@@ -50,6 +50,7 @@ class TaskOut(Schema):
     status: TaskStatus
     duration_minutes: int
     requires_evidence: bool
+    requires_verified_evidence: bool
     requires_approval: bool
     responsible_position_id: int | None
     responsible_party_id: int | None

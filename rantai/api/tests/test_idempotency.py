@@ -112,7 +112,7 @@ def test_every_post_operation_honours_idempotency_keys():
         if "POST" in operation.methods
     ]
 
-    assert len(posts) == 91
+    assert len(posts) == 114
     assert [f.__name__ for f in posts if not getattr(f, "idempotent", False)] == []
 
 

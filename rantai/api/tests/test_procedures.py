@@ -251,6 +251,7 @@ def test_a_version_with_its_fields_steps_roles_and_dependencies(chain, ship, api
         "duration_unit": "working_days",
         "evidence_description": "",
         "requires_evidence": False,
+        "requires_verified_evidence": False,
         "requires_approval": False,
         "requires_consultation": False,
         "condition_field": None,

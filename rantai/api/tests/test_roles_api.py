@@ -19,7 +19,6 @@ policy gives "book" to Ani and "pack" to Eko.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -30,9 +29,9 @@ from rantai.accounts.models import User
 from rantai.api.tests.conftest import Api, api_for, audit_head, problem_of
 from rantai.audit.models import AuditEvent, AuditVerb
 from rantai.chains import services as chains
-from rantai.chains.models import ProcedureVersion, RaciRole, Run, Step, StepRole, Task
+from rantai.chains.models import ProcedureVersion, RaciRole, Step, StepRole, Task
 from rantai.org import services as org
-from rantai.org.models import Person, Position
+from rantai.org.models import Person
 from rantai.roles import assigning
 from rantai.roles.models import (
     Assignment,
@@ -50,17 +49,7 @@ KEY = {"Idempotency-Key": "9c2d7e4a-1b3f-4a5c-8d6e-7f8a9b0c1d2e"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-@dataclass
-class World:
-    o: SmallOrg
-    clerk: Position
-    legal: Position
-    ani: Person
-    eko: Person
-    lia: Person
-    version: ProcedureVersion
-    run: Run
-
+class World(f.ShippingWorld):
     @property
     def procedure_id(self) -> int:
         return self.version.procedure_id
@@ -68,9 +57,6 @@ class World:
     def api(self, who: Person | User) -> Api:
         user = f.user_of(who) if isinstance(who, Person) else who
         return api_for(user)
-
-    def task(self, key: str) -> Task:
-        return Task.objects.get(run=self.run, key=key)
 
     def step(self, key: str, version: ProcedureVersion | None = None) -> Step:
         return Step.objects.get(procedure_version=version or self.version, key=key)
@@ -82,42 +68,7 @@ class World:
 
 @pytest.fixture
 def w(db) -> World:
-    o = f.organisation()
-    clerk = f.position(
-        o,
-        party=o.export,
-        title="Clerk",
-        code="CLK",
-        superior=o.export_head,
-        duties=["Book freight"],
-    )
-    legal = f.position(o, party=o.head_office, title="Legal officer", code="LEG")
-    ani, eko, lia = (f.person(o, name) for name in ("ani", "eko", "lia"))
-    f.hold(o, clerk, ani)
-    f.hold(o, clerk, eko)
-    f.hold(o, legal, lia)
-    version = f.procedure(
-        o,
-        [
-            f.StepRow(
-                "book",
-                responsible=clerk,
-                accountable=o.export_head,
-                consulted=[legal],
-                duty=f.duty_of(clerk, "Book freight"),
-                requires_consultation=True,
-            ),
-            f.StepRow("pack", responsible=clerk, accountable=o.export_head),
-            f.StepRow(
-                "ship",
-                responsible=o.forwarder,
-                accountable=o.export_head,
-                after=["book", "pack"],
-            ),
-        ],
-    )
-    run = f.start_run(version, actor=o.admin)
-    return World(o, clerk, legal, ani, eko, lia, version, run)
+    return World(**vars(f.shipping_world()))
 
 
 @pytest.fixture

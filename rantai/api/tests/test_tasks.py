@@ -92,6 +92,7 @@ def test_read_one_task_with_roles_and_links(chain, run, api_as):
         "status": "pending",
         "duration_minutes": 240,
         "requires_evidence": False,
+        "requires_verified_evidence": False,
         "requires_approval": False,
         "responsible_position_id": o.export_staff.pk,
         "responsible_party_id": None,

@@ -695,13 +695,13 @@ def test_a_decision_that_applies_a_deviation_costs_a_fixed_number_of_statements(
     `chains.confirm_deviation`, the run's projection included), the rest are the
     engine's own (50 in all before the decision's INSERT stopped taking a
     savepoint). Inside the test's transaction, its SAVEPOINT and RELEASE stand for
-    BEGIN and COMMIT. The roles app adds 8 for the task the skip releases: the
-    assignment policy's candidates and its rationale row, and the late-task
-    timer of the newly ready task (its estimated end on the working calendar)."""
+    BEGIN and COMMIT. The roles app adds 4 for the task the skip releases: the
+    assignment policy's candidates and its rationale row, the task read with its
+    working calendar, and one INSERT of the newly ready task's late-task timer."""
     deviation = skip_target(crew, run)
     request = request_of(SubjectKind.DEVIATION, deviation.pk)
 
-    with django_assert_num_queries(56) as captured:
+    with django_assert_num_queries(52) as captured:
         decide(request, crew.o.member, Outcome.APPROVE, 30)
 
     statements = [q["sql"] for q in captured.captured_queries]

@@ -108,6 +108,37 @@ def test_a_timer_is_scheduled_once_per_subject_deadline_and_action(acme):
     assert Timer.objects.count() == 5
 
 
+def test_a_first_timer_is_one_insert_and_a_duplicate_is_ignored(
+    acme, django_assert_num_queries
+):
+    org_id = acme.organisation.pk
+
+    with django_assert_num_queries(1):
+        timers.schedule_first(
+            org_id, kind=KIND, subject_id=7, deadline=DEADLINE, action="remind"
+        )
+    # Called again (it should not be, but a duplicate must not break the
+    # transaction): nothing new, and the transaction goes on.
+    with transaction.atomic():
+        timers.schedule_first(
+            org_id, kind=KIND, subject_id=7, deadline=DEADLINE, action="remind"
+        )
+        assert schedule(org_id, 8) is not None
+
+    stored = Timer.objects.get(subject_id=7)
+    assert (stored.kind, stored.deadline, stored.fire_at, stored.status) == (
+        KIND,
+        DEADLINE,
+        DEADLINE,
+        TimerStatus.PENDING,
+    )
+    assert Timer.objects.count() == 2
+    with pytest.raises(ValueError):
+        timers.schedule_first(
+            org_id, kind=KIND, subject_id=9, deadline=DEADLINE, action="explode"
+        )
+
+
 def test_a_duplicate_leaves_the_callers_transaction_usable(acme):
     org_id = acme.organisation.pk
 

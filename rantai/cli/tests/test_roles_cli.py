@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass
 from io import StringIO
 
 import pytest
@@ -24,69 +23,19 @@ from django.core.management import CommandError, call_command
 
 from rantai.chains import extensions
 from rantai.chains import services as chains
-from rantai.chains.models import ProcedureVersion, Run, Task
-from rantai.org.models import Person, Position
 from rantai.roles import assigning, raci
 from rantai.roles.models import Assignment, Briefing, RebalanceProposal
 from rantai.roles.tests import factories as f
-from rantai.testing import SmallOrg
 
 T0 = f.T0
 
 
-@dataclass
-class World:
-    o: SmallOrg
-    clerk: Position
-    legal: Position
-    ani: Person
-    eko: Person
-    lia: Person
-    version: ProcedureVersion
-    run: Run
-
-    def task(self, key: str) -> Task:
-        return Task.objects.get(run=self.run, key=key)
+World = f.ShippingWorld
 
 
 @pytest.fixture
 def w(db) -> World:
-    o = f.organisation()
-    clerk = f.position(
-        o,
-        party=o.export,
-        title="Clerk",
-        code="CLK",
-        superior=o.export_head,
-        duties=["Book freight"],
-    )
-    legal = f.position(o, party=o.head_office, title="Legal officer", code="LEG")
-    ani, eko, lia = (f.person(o, name) for name in ("ani", "eko", "lia"))
-    f.hold(o, clerk, ani)
-    f.hold(o, clerk, eko)
-    f.hold(o, legal, lia)
-    version = f.procedure(
-        o,
-        [
-            f.StepRow(
-                "book",
-                responsible=clerk,
-                accountable=o.export_head,
-                consulted=[legal],
-                duty=f.duty_of(clerk, "Book freight"),
-                requires_consultation=True,
-            ),
-            f.StepRow("pack", responsible=clerk, accountable=o.export_head),
-            f.StepRow(
-                "ship",
-                responsible=o.forwarder,
-                accountable=o.export_head,
-                after=["book", "pack"],
-            ),
-        ],
-    )
-    run = f.start_run(version, actor=o.admin)
-    return World(o, clerk, legal, ani, eko, lia, version, run)
+    return f.shipping_world()
 
 
 class Redirected(StringIO):

@@ -39,6 +39,16 @@ from rantai.core.models import OutboxMessage, OutboxStatus
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 
 
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """The worker sweeps orphan evidence files (those no evidence item references):
+    here in a folder of the test's own, never the developer's `var/media`, whose
+    files no row of the test database references."""
+    root = tmp_path / "media"
+    settings.MEDIA_ROOT = str(root)
+    return root
+
+
 def run(*args: str, **options: object) -> tuple[str, str]:
     stdout, stderr = StringIO(), StringIO()
     call_command("worker", *args, stdout=stdout, stderr=stderr, **options)
@@ -167,6 +177,8 @@ def test_every_drainer_of_this_build_is_found():
         "e-mails",
         "webhooks",
         "digests",
+        "early warnings",
+        "orphan files",
     ]
     assert missing == []
     assert found[0][1] is timers.fire_due
@@ -366,6 +378,8 @@ def start_worker(
         "DATABASE_URL": worker_database_url(),
         "RANTAI_TESTING": "1",
         "PYTHONUNBUFFERED": "1",
+        # The worker sweeps orphan evidence files: never the developer's.
+        "MEDIA_ROOT": str(log_dir / "media"),
         **(extra_env or {}),
     }
     with (

@@ -43,6 +43,8 @@ def test_the_catalogue_names_urgent_and_routine_events():
         "task.assigned",
         "task.escalated",
         "consultation.requested",
+        "obstacle.raised",
+        "obstacle.escalated",
     }
     assert set(events.CATALOGUE) >= {
         "approval.requested",
@@ -54,6 +56,12 @@ def test_the_catalogue_names_urgent_and_routine_events():
         "consultation.answered",
         "briefing.issued",
         "briefing.reminder",
+        "record.checked",
+        "obstacle.resolved",
+        "mitigation.assigned",
+        "warning.raised",
+        "review.opened",
+        "review.action_assigned",
     }
 
 

@@ -386,6 +386,63 @@ def task(run: Run, key: str) -> Task:
     return Task.objects.get(run=run, key=key)
 
 
+@dataclass
+class ShippingWorld:
+    """Two clerks (ani, eko) of Export, a legal officer (lia) consulted on booking,
+    and a started run of book → pack → ship (the forwarder's step)."""
+
+    o: SmallOrg
+    clerk: Position
+    legal: Position
+    ani: Person
+    eko: Person
+    lia: Person
+    version: ProcedureVersion
+    run: Run
+
+    def task(self, key: str) -> Task:
+        return Task.objects.get(run=self.run, key=key)
+
+
+def shipping_world() -> ShippingWorld:
+    o = organisation()
+    clerk = position(
+        o,
+        party=o.export,
+        title="Clerk",
+        code="CLK",
+        superior=o.export_head,
+        duties=["Book freight"],
+    )
+    legal = position(o, party=o.head_office, title="Legal officer", code="LEG")
+    ani, eko, lia = (person(o, name) for name in ("ani", "eko", "lia"))
+    hold(o, clerk, ani)
+    hold(o, clerk, eko)
+    hold(o, legal, lia)
+    version = procedure(
+        o,
+        [
+            StepRow(
+                "book",
+                responsible=clerk,
+                accountable=o.export_head,
+                consulted=[legal],
+                duty=duty_of(clerk, "Book freight"),
+                requires_consultation=True,
+            ),
+            StepRow("pack", responsible=clerk, accountable=o.export_head),
+            StepRow(
+                "ship",
+                responsible=o.forwarder,
+                accountable=o.export_head,
+                after=["book", "pack"],
+            ),
+        ],
+    )
+    run = start_run(version, actor=o.admin)
+    return ShippingWorld(o, clerk, legal, ani, eko, lia, version, run)
+
+
 # --- the registry -----------------------------------------------------------------
 
 

@@ -457,8 +457,10 @@ def test_an_answer_refused_or_stale_writes_nothing(client, team):
 # rationale; whether the caller may assign (the run, the membership, the
 # holdings); the current candidates (`assigning.candidates_for`: the policy and
 # calendar, the duty, the holders with their loads, absences and last
-# assignments) and the organisation's people; the consultations.
-TASK_PAGE_QUERIES = 17
+# assignments) and the organisation's people; the consultations. Since issue 7:
+# the task's obstacles, its information records and the upload settings of the
+# attach-evidence form.
+TASK_PAGE_QUERIES = 20
 
 
 def test_the_task_page_keeps_its_query_count(client, team):

@@ -1015,7 +1015,10 @@ def long_procedure(crew):  # type: ignore[no-untyped-def]  # noqa: F811
 RUN_LIST_QUERIES = 7
 # +2 since the coordination flow: the run's pending approval requests, and (for
 # members who do not own the procedure) whether a due-date route applies.
-RUN_PAGE_QUERIES = 17
+# +3 since issue 7: the run's obstacles and its reviews (the obstacles panel),
+# its newest information records (the information panel,
+# `views.evidence.run_panels`).
+RUN_PAGE_QUERIES = 20
 MY_TASKS_QUERIES = 7
 
 

@@ -5,6 +5,7 @@ organisation's settings."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from axes.utils import reset as reset_axes_attempts
@@ -442,6 +443,7 @@ def _form_page(
     submit: str,
     cancel_url: str,
     danger: bool = False,
+    secondary_links: Sequence[tuple[str, str]] = (),
 ) -> HttpResponse:
     """One form on a page of its own, in the organisation pages' shared layout."""
     return render_page(
@@ -453,6 +455,7 @@ def _form_page(
         submit=submit,
         cancel_url=cancel_url,
         danger=danger,
+        secondary_links=secondary_links,
     )
 
 
@@ -799,4 +802,18 @@ def organisation_settings(request: HttpRequest) -> HttpResponse:
         intro="",
         submit=_("Save"),
         cancel_url=organisation_home_url(organisation.slug),
+        secondary_links=[
+            (
+                reverse("role-settings", args=[organisation.slug]),
+                _("Assignment policy and role checks"),
+            ),
+            (
+                reverse("evidence-settings", args=[organisation.slug]),
+                _("Evidence uploads: allowed file types and size"),
+            ),
+            (
+                reverse("anticipation-settings", args=[organisation.slug]),
+                _("Obstacles and early warnings: time limits and thresholds"),
+            ),
+        ],
     )

@@ -26,6 +26,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -62,9 +63,11 @@ from rantai.chains.calendar import (
     working_minutes_between,
 )
 from rantai.core.errors import Conflict, PermissionDenied, ValidationFailed
+from rantai.evidence.models import CitingKind, InformationRecord
 from rantai.org.models import Person
-from rantai.web import forms_approvals
+from rantai.web import forms_approvals, forms_evidence
 from rantai.web.access import apply_errors, org_view, render_page
+from rantai.web.views import evidence as evidence_views
 from rantai.web.views.runs import wall_span, working_span
 
 PAGE_SIZE = 25
@@ -385,6 +388,8 @@ class RequestPage:
     is_requester: bool
     may_take_part: bool
     nudged_at: dt.datetime | None
+    # The run's records the decider may say the decision rests on.
+    citable: list[InformationRecord] = field(default_factory=list)
 
     @property
     def request(self) -> ApprovalRequest:
@@ -444,7 +449,7 @@ class RequestPage:
     ) -> forms_approvals.DecisionForm:
         now = self.map.now
         order = now.stage.order if now is not None else 0
-        return forms_approvals.DecisionForm(
+        form = forms_approvals.DecisionForm(
             data,
             initial={"version": self.request.version, **(initial or {})},
             requester_name=self.request.requester.full_name,
@@ -455,6 +460,8 @@ class RequestPage:
             ],
             behalf=self.behalf(),
         )
+        forms_evidence.add_rests_on(form, self.citable)
+        return form
 
 
 def load_page(access: Access, pk: int | str, *, now: dt.datetime) -> RequestPage:
@@ -492,6 +499,9 @@ def load_page(access: Access, pk: int | str, *, now: dt.datetime) -> RequestPage
         is_requester=request.requester.user_id == access.user.pk,
         may_take_part=access.role in (Role.ADMIN, Role.MEMBER),
         nudged_at=nudged_at,
+        citable=(
+            evidence_views.citable_records(access, request.run_id) if options else []
+        ),
     )
 
 
@@ -506,6 +516,15 @@ def _render(
 ) -> HttpResponse:
     access = _access(request)
     detail_url = _url("approval-detail", access, page.request.pk)
+    decisions = page.map.decisions
+    cited = (
+        evidence_views.cited(
+            CitingKind.APPROVAL_DECISION,
+            [decision.pk for decision, _stage in decisions],
+        )
+        if decisions
+        else {}
+    )
     return render_page(
         request,
         DETAIL_TEMPLATE,
@@ -519,6 +538,11 @@ def _render(
         next_url=_next_url(request, detail_url),
         detail_url=detail_url,
         nudge_minutes=int(nudge_interval().total_seconds() // 60),
+        decision_rows=[
+            (decision, stage, cited.get(decision.pk)) for decision, stage in decisions
+        ],
+        any_cited=any(entry.records for entry in cited.values()),
+        rests_on_unverified=any(entry.rests_on_unverified for entry in cited.values()),
     )
 
 
@@ -556,15 +580,23 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            services.decide(
-                page.request,
-                actor=access.user,
-                outcome=data["outcome"],
-                comment=data["comment"],
-                return_to_stage=data["return_to_stage"],
-                on_behalf_of=page.behalf_person(data.get("on_behalf_of")),
-                expected_version=data["version"],
-            )
+            # The decision and what it rests on are written together, or neither.
+            with transaction.atomic():
+                decision = services.decide(
+                    page.request,
+                    actor=access.user,
+                    outcome=data["outcome"],
+                    comment=data["comment"],
+                    return_to_stage=data["return_to_stage"],
+                    on_behalf_of=page.behalf_person(data.get("on_behalf_of")),
+                    expected_version=data["version"],
+                )
+                evidence_views.cite_decision(
+                    data.get(forms_evidence.REST_ON_FIELD),
+                    citing_kind=CitingKind.APPROVAL_DECISION,
+                    citing_id=decision.pk,
+                    access=access,
+                )
         except Conflict as error:
             status = 409
             conflict = error.message

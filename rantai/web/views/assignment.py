@@ -42,7 +42,6 @@ from django.views.decorators.http import require_http_methods
 from rantai.accounts.access import Access
 from rantai.chains import queries as chains_queries
 from rantai.chains import services as chains_services
-from rantai.chains.extensions import ReadyWork
 from rantai.chains.models import OPEN_TASK_STATUSES, RunStatus, Task
 from rantai.core.errors import Conflict, ValidationFailed
 from rantai.org.models import Holding, Party, PartyKind, Person
@@ -176,26 +175,14 @@ class Choices:
         return candidates, self.others
 
 
-def _work(task: Task) -> ReadyWork:
-    return ReadyWork(
-        key=task.pk,
-        run_id=task.run_id,
-        position_id=task.responsible_position_id,
-        party_id=task.responsible_party_id,
-        duty_id=task.step.duty_id if task.step_id and task.step else None,
-        duration_minutes=task.duration_minutes,
-        sort_order=task.sort_order,
-    )
-
-
 def reassign_choices(access: Access, task: Task, *, now: dt.datetime) -> Choices:
     """The policy's candidates for the task as it stands now (holders of its
     responsible position who cover the duty and are not away, with their open
     work) and the organisation's other active people. The candidates' queries
     (`assigning.candidates_for`) and one for the people."""
-    pool = assigning.candidates_for(access.organisation.pk, [_work(task)], now=now)[
-        task.pk
-    ]
+    pool = assigning.candidates_for(
+        access.organisation.pk, [assigning.work_of(task)], now=now
+    )[task.pk]
     names = dict(
         Person.objects.filter(
             organisation=access.organisation, is_active=True, party__isnull=True
@@ -959,6 +946,7 @@ def fairness_report(request: HttpRequest) -> HttpResponse:
         request,
         "web/assignment/fairness.html",
         nav="fairness",
+        tab="fairness",
         form=form,
         report=report,
         unit=unit,

@@ -149,6 +149,7 @@ def briefing_list(request: HttpRequest) -> HttpResponse:
         request,
         "web/briefings/list.html",
         nav="briefings",
+        tab="briefings",
         mine=[(briefing, briefings.heading(briefing)) for briefing in mine],
         to_acknowledge=sum(1 for b in mine if b.acknowledged_at is None),
         versions=owned_versions(access),

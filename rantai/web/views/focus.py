@@ -13,7 +13,12 @@ them what to do next, and nothing else:
   date, the projected finish and whether it will be met;
 * **Your input is asked** — consultations waiting for a position they hold (the
   task cannot be completed before they answer), oldest first;
-* **Briefings to acknowledge** — their role briefings not acknowledged yet.
+* **Briefings to acknowledge** — their role briefings not acknowledged yet;
+* **Early warnings** — the trouble ahead the worker found for them, each with
+  why and what to do, to acknowledge;
+* **Obstacles you answer for** — open obstacles they raised or whose accountable
+  position (the task's, or the procedure owner's for a whole run) they hold;
+* **Your actions** — the open mitigations and review action items they own.
 
 The page keeps a fixed number of queries, whatever the number of tasks, runs and
 requests: the run schedules are projected from the tasks in flight of all the runs
@@ -23,11 +28,12 @@ at once (two statements), the way `chains.projection` projects one run.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, Subquery
+from django.db.models import Prefetch, Q, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -60,10 +66,15 @@ from rantai.chains.models import (
     TaskStatus,
 )
 from rantai.chains.scheduling import DepInput, Schedule, TaskInput, compute_schedule
-from rantai.org.models import Person
+from rantai.obstacles import queries as obstacle_queries
+from rantai.obstacles import review_queries
+from rantai.obstacles import warnings as warning_services
+from rantai.obstacles.models import Obstacle, ObstacleStatus
+from rantai.org.models import Holding, Person
 from rantai.roles import briefings as briefing_services
 from rantai.roles import queries as roles_queries
 from rantai.web.access import org_view, render_page
+from rantai.web.views import obstacles as obstacle_views
 from rantai.web.views.approvals import nudge_interval, time_left
 from rantai.web.views.runs import (
     URGENCY_AT_RISK,
@@ -106,7 +117,15 @@ def run_schedules(
         return {}
     inputs: dict[int, dict[int, TaskInput]] = defaultdict(dict)
     dependencies: dict[int, list[DepInput]] = defaultdict(list)
-    for task_id, run_id, status, duration, path, started_at in Task.objects.filter(
+    for (
+        task_id,
+        run_id,
+        status,
+        duration,
+        path,
+        started_at,
+        delay,
+    ) in Task.objects.filter(
         run_id__in=by_id, status__in=OPEN_TASK_STATUSES
     ).values_list(
         "id",
@@ -115,9 +134,14 @@ def run_schedules(
         "duration_minutes",
         "path_to_end_minutes",
         "started_at",
+        "delay_minutes",
     ):
-        inputs[run_id][task_id] = TaskInput(task_id, duration, status, started_at)
-        rest = path - duration
+        # The expected delay of the task's open obstacles lengthens it (and is
+        # part of its path to the end), as in `chains.projection`.
+        inputs[run_id][task_id] = TaskInput(
+            task_id, duration, status, started_at, None, delay
+        )
+        rest = path - duration - delay
         if rest > 0:
             # A stand-in for everything after this task, never optimistic.
             inputs[run_id][-task_id] = TaskInput(-task_id, rest, TaskStatus.PENDING)
@@ -156,6 +180,7 @@ def run_schedules(
             calendar,
             now,
             by_id[run_id].due_at,
+            hold_minutes=by_id[run_id].hold_minutes,
         )
         for run_id, tasks in inputs.items()
         if tasks
@@ -412,6 +437,29 @@ def _targets(
     return rows
 
 
+def _obstacles_to_answer(access: Access, *, now: dt.datetime) -> list[Obstacle]:
+    """Open obstacles the caller raised or answers for — they hold the task's
+    accountable position or, for an obstacle on a whole run, the procedure's
+    owner position — newest first (at most SECTION_LIMIT + 1). One query."""
+    zone = zoneinfo.ZoneInfo(access.organisation.time_zone)
+    positions = (
+        Holding.objects.current(now.astimezone(zone).date())
+        .filter(
+            organisation=access.organisation,
+            person__user=access.user,
+            person__is_active=True,
+        )
+        .values("position_id")
+    )
+    return list(
+        obstacle_queries.obstacles(access, status=ObstacleStatus.OPEN).filter(
+            Q(raised_by=access.user)
+            | Q(task__accountable_position_id__in=positions)
+            | Q(task__isnull=True, run__procedure__owner_position_id__in=positions)
+        )[: SECTION_LIMIT + 1]
+    )
+
+
 # --- the page ----------------------------------------------------------------------
 
 
@@ -470,6 +518,12 @@ def focus(request: HttpRequest) -> HttpResponse:
     # acknowledge: one query each.
     asked = roles_queries.consultations_waiting(access, now=now)
     to_acknowledge = roles_queries.briefings_to_acknowledge(access)
+    # Issue 7: the caller's early warnings, the obstacles they answer for, the
+    # mitigations and review actions they own (one query each).
+    warnings = obstacle_views.warning_rows(access, warning_services.active_for(access))
+    obstacles = _obstacles_to_answer(access, now=now)
+    mitigations = list(obstacle_queries.my_mitigations(access)[: SECTION_LIMIT + 1])
+    review_actions = review_queries.my_actions(access)
     urgent = {URGENCY_LATE, URGENCY_AT_RISK, URGENCY_DUE_SOON}
     return render_page(
         request,
@@ -495,6 +549,17 @@ def focus(request: HttpRequest) -> HttpResponse:
             for briefing in to_acknowledge[:SECTION_LIMIT]
         ],
         to_acknowledge_count=len(to_acknowledge),
+        warnings=warnings[:SECTION_LIMIT],
+        warnings_count=len(warnings),
+        warnings_new=sum(1 for row in warnings if row.acknowledged_at is None),
+        obstacle_rows=obstacle_views.obstacle_rows(
+            obstacles[:SECTION_LIMIT], day_minutes
+        ),
+        obstacles_more=len(obstacles) > SECTION_LIMIT,
+        mitigations=mitigations[:SECTION_LIMIT],
+        mitigations_more=len(mitigations) > SECTION_LIMIT,
+        review_actions=review_actions[:SECTION_LIMIT],
+        review_actions_count=len(review_actions),
         limit=SECTION_LIMIT,
         next_url=request.path,
     )

@@ -75,6 +75,7 @@ from rantai.web.svg.swimlane import (
     SwimlaneLabels,
     render_swimlane,
 )
+from rantai.web.views import reviews as review_views
 
 PAGE_SIZE = 25
 SEARCH_MAX = 100
@@ -530,7 +531,8 @@ def _swimlane(
                 duration_label=row.duration,
                 is_conditional=bool(step.condition_field),
                 condition_label=row.condition or None,
-                requires_evidence=step.requires_evidence,
+                requires_evidence=step.requires_evidence
+                or step.requires_verified_evidence,
                 href=f"#step-{step.key}",
             )
         )
@@ -688,6 +690,7 @@ def _version_page(
         swimlane=_swimlane(detail, rows, parties, title) if rows else None,
         dependencies=_dependency_rows(detail),
         title=title,
+        **review_views.proposals_panel(access, version, may_edit=may_edit),
         **context,
     )
 

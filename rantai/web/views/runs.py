@@ -23,6 +23,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -73,14 +74,17 @@ from rantai.chains.models import (
 from rantai.chains.rules import to_minutes
 from rantai.chains.scheduling import Schedule, TaskSchedule
 from rantai.core.errors import Conflict, PermissionDenied, ValidationFailed
+from rantai.evidence.models import CitingKind
 from rantai.org.models import Party, PartyKind, Position
-from rantai.web import forms_runs
+from rantai.web import forms_evidence, forms_runs
 from rantai.web.access import apply_errors, handle_form, org_view
 from rantai.web.access import render_page as _page
 from rantai.web.forms import active_positions
 from rantai.web.history import History, history_rows
 from rantai.web.svg.gantt import GanttLabels, GanttRow, render_gantt
 from rantai.web.views import assignment as assignment_views
+from rantai.web.views import evidence as evidence_views
+from rantai.web.views import obstacles as obstacle_views
 
 PAGE_SIZE = 25
 HISTORY_PAGE_SIZE = 50
@@ -385,6 +389,7 @@ class DeviationRow:
     may_decide: bool
     may_confirm: bool
     approval: ApprovalRequest | None = None
+    cited: evidence_views.Cited | None = None
 
 
 @dataclass
@@ -905,6 +910,15 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         item.approval = pending.get((SubjectKind.DEVIATION, item.deviation.pk))
         if item.approval is not None:  # decided along its route, not here
             item.may_decide = item.may_confirm = False
+    deviation_cited = (
+        evidence_views.cited(
+            CitingKind.DEVIATION_DECISION, [item.deviation.pk for item in deviations]
+        )
+        if deviations
+        else {}
+    )
+    for item in deviations:
+        item.cited = deviation_cited.get(item.deviation.pk)
     fields: list[tuple[RunField, Any]] = []
     if access.sees_whole_organisation:
         for run_field in RunField.objects.filter(
@@ -930,6 +944,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ("add-step", _("Add a step")),
             ("reorder", _("Change the order")),
         ],
+        **obstacle_views.run_panels(access, run, day_minutes=day_minutes),
+        **evidence_views.run_panels(request, access, run),
     )
 
 
@@ -1006,7 +1022,11 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
         may_reopen=active and task.status == TaskStatus.DONE and (may_act or is_owner),
         skipped_reason=_skipped_reason(task),
     )
-    panels = assignment_views.task_panels(access, task, actor=actor, now=now)
+    panels = {
+        **assignment_views.task_panels(access, task, actor=actor, now=now),
+        **obstacle_views.task_panels(access, task, day_minutes=day_minutes),
+        **evidence_views.task_panels(request, access, task),
+    }
     return _page(
         request,
         "web/runs/task_detail.html",
@@ -1545,13 +1565,28 @@ def _decide(request: HttpRequest, pk: int, *, confirm: bool) -> HttpResponse:
         raise DjangoPermissionDenied
     service = services.confirm_deviation if confirm else services.reject_deviation
 
+    citable = evidence_views.citable_records(access, run.pk)
+
+    def make_form(*args: Any, **kwargs: Any) -> forms.Form:
+        form = forms_runs.DecisionForm(*args, **kwargs)
+        forms_evidence.add_rests_on(form, citable)
+        return form
+
     def act(data: dict[str, Any]) -> None:
-        service(
-            deviation,
-            actor=access.user,
-            expected_version=data["version"],
-            comment=data["comment"],
-        )
+        # The decision and what it rests on are written together, or neither.
+        with transaction.atomic():
+            service(
+                deviation,
+                actor=access.user,
+                expected_version=data["version"],
+                comment=data["comment"],
+            )
+            evidence_views.cite_decision(
+                data.get(forms_evidence.REST_ON_FIELD),
+                citing_kind=CitingKind.DEVIATION_DECISION,
+                citing_id=deviation.pk,
+                access=access,
+            )
 
     summary = _deviation_summary(
         deviation,
@@ -1560,7 +1595,7 @@ def _decide(request: HttpRequest, pk: int, *, confirm: bool) -> HttpResponse:
     )
     return _action_page(
         request,
-        make_form=forms_runs.DecisionForm,
+        make_form=make_form,
         current_version=deviation.version,
         act=act,
         title=(_("Confirm the deviation") if confirm else _("Reject the deviation")),

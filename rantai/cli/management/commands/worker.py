@@ -84,6 +84,18 @@ DRAINERS: tuple[Drainer, ...] = (
         "send_due",
         lambda drain, r: drain(now=r.now),
     ),
+    Drainer(
+        "early warnings",
+        "rantai.obstacles.warnings",
+        "scan_due",
+        lambda drain, r: drain(now=r.now, owner=r.owner),
+    ),
+    Drainer(
+        "orphan files",
+        "rantai.evidence.uploads",
+        "sweep_due",
+        lambda drain, r: drain(now=r.now),
+    ),
 )
 
 
@@ -120,8 +132,9 @@ def available_drainers(
 class Command(BaseCommand):
     help = (
         "Process due work until stopped: timers (reminders and escalations), "
-        "outgoing e-mails, webhooks and daily digests, in rounds. Several workers, "
-        "on one machine or several, share the work through leases; a killed "
+        "outgoing e-mails, webhooks, daily digests, the early-warning scan (every "
+        "10 minutes) and the sweep of orphaned evidence files, in rounds. Several "
+        "workers, on one machine or several, share the work through leases; a killed "
         "worker's leases expire and another takes its work over. SIGTERM or Ctrl+C "
         "finishes the current item and exits. `--once` runs one round and exits."
     )
