@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
 
 from rantai.accounts.models import Organisation, Role, User
 from rantai.accounts.services import create_user
@@ -152,3 +158,95 @@ def small_org(slug: str = "acme", *, prefix: str = "") -> SmallOrg:
         budi,
         joko,
     )
+
+
+# --- real threads and transactions (PostgreSQL only: under pytest the SQLite test
+# database is in memory, one per connection, so threads cannot share it) ------------
+
+
+def run_in_threads(work: Callable[[int], Any], count: int) -> list[Any]:
+    """Run `work(i)` in `count` threads started together; results (or errors)."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def target(index: int) -> None:
+        try:
+            barrier.wait(timeout=60)
+            results[index] = work(index)
+        except BaseException as error:  # inspected by the test
+            results[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    return results
+
+
+class Pause:
+    """Hold the thread named `who` right after a patched function returned (its
+    transaction still open) until released."""
+
+    def __init__(self, who: str) -> None:
+        self.who = who
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def after(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def patched(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            if threading.current_thread().name == self.who:
+                self.reached.set()
+                assert self.release.wait(timeout=120)
+            return result
+
+        return patched
+
+
+def in_thread(
+    name: str, work: Callable[[], Any]
+) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start `work()` in a thread named `name`; the box gets its "result" or its
+    "error"."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = work()
+        except BaseException as error:  # inspected by the test
+            box["error"] = error
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=target, name=name)
+    thread.start()
+    return thread, box
+
+
+def blocked_or_done(thread: threading.Thread) -> bool:
+    """Wait until the thread waits on a lock (PostgreSQL's own view: True) or has
+    finished without waiting (False)."""
+    for _ in range(3000):
+        if not thread.is_alive():
+            return False
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                "current_database() AND wait_event_type = 'Lock'"
+            )
+            (count,) = cursor.fetchone()
+        if count:
+            return True
+        time.sleep(0.01)
+    raise AssertionError("the thread neither blocked nor finished")
+
+
+def joined(*threads: threading.Thread) -> None:
+    """Wait for the threads; none may hang."""
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a thread hung"

@@ -69,7 +69,8 @@ from rantai.obstacles.models import (
     ReviewTrigger,
     Severity,
 )
-from rantai.org.models import Holding, Party, PartyKind, Person, Position
+from rantai.org.models import Party, PartyKind, Person, Position
+from rantai.org.queries import holders_of
 
 __all__ = [
     "MAX_DELAY_MINUTES",
@@ -181,31 +182,6 @@ def _person_of(organisation_id: int, user_id: int | None) -> Person | None:
 
 def _person_data(person: Person | None) -> dict[str, Any] | None:
     return None if person is None else {"id": person.pk, "name": person.full_name}
-
-
-def _holders(
-    organisation: Organisation, position_ids: Iterable[int | None], *, on: dt.date
-) -> dict[int, list[int]]:
-    """{position id: [person ids]} of the current, active holders (acting
-    included); one query."""
-    wanted = sorted({pk for pk in position_ids if pk is not None})
-    found: dict[int, list[int]] = defaultdict(list)
-    if not wanted:
-        return found
-    rows = (
-        Holding.objects.current(on)
-        .filter(
-            organisation_id=organisation.pk,
-            position_id__in=wanted,
-            person__is_active=True,
-        )
-        .order_by("position_id", "person_id")
-        .values_list("position_id", "person_id")
-    )
-    for position_id, person_id in rows:
-        if person_id not in found[position_id]:
-            found[position_id].append(person_id)
-    return found
 
 
 def _users_of(person_ids: Iterable[int]) -> QuerySet[User]:
@@ -575,7 +551,7 @@ def _affected(
         else next((row[1] for row in rows if row[2] == obstacle.task_id), None)
     )
     accountable = accountable_position_id(obstacle)
-    holders = _holders(
+    holders = holders_of(
         organisation,
         [*positions, accountable],
         on=_local_date(organisation, now),
@@ -1401,7 +1377,7 @@ def obstacle_timer_rule(timer: Timer, now: dt.datetime) -> str:
             changes={"level": level, "position": None, "notified": []},
         )
         return f"level {level}: no position to tell"
-    holders = _holders(organisation, [told.pk], on=_local_date(organisation, now))
+    holders = holders_of(organisation, [told.pk], on=_local_date(organisation, now))
     people = holders.get(told.pk, [])
     stand_ins = delegation.stand_ins(people, at=now, route_id=_ANY_ROUTE_ONLY)
     everyone = sorted(set(people) | set(stand_ins))

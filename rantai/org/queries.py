@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -18,6 +18,7 @@ from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from rantai.accounts.access import Access
+from rantai.accounts.models import Organisation
 from rantai.core.errors import NotFound
 from rantai.org.models import (
     Duty,
@@ -76,6 +77,31 @@ def holdings(access: Access) -> HoldingQuerySet:
     if access.partner_party_id is not None:
         qs = qs.filter(position__party_id=access.partner_party_id)
     return qs
+
+
+def holders_of(
+    organisation: Organisation, position_ids: Iterable[int | None], *, on: dt.date
+) -> dict[int, list[int]]:
+    """{position id: [person ids]} of the current holders on `on` (acting
+    included) who are active, one query (none when no position is given)."""
+    wanted = sorted({pk for pk in position_ids if pk is not None})
+    found: dict[int, list[int]] = defaultdict(list)
+    if not wanted:
+        return found
+    rows = (
+        Holding.objects.current(on)
+        .filter(
+            organisation_id=organisation.pk,
+            position_id__in=wanted,
+            person__is_active=True,
+        )
+        .order_by("position_id", "person_id")
+        .values_list("position_id", "person_id")
+    )
+    for position_id, person_id in rows:
+        if person_id not in found[position_id]:
+            found[position_id].append(person_id)
+    return found
 
 
 def get_or_404(qs: QuerySet, pk: int | str):  # type: ignore[no-untyped-def]

@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -61,7 +60,8 @@ from rantai.chains.projection import calendar_spec, calendar_spec_from_row
 from rantai.core.concurrency import compare_and_set
 from rantai.core.errors import NotFound, PermissionDenied, ValidationFailed
 from rantai.notifications import events, services, webhooks
-from rantai.org.models import Holding, Person, Position
+from rantai.org.models import Person, Position
+from rantai.org.queries import holders_of
 from rantai.roles import policy
 from rantai.roles.models import Consultation, ConsultationStatus, RoleSettings
 
@@ -198,31 +198,6 @@ def _calendar_of(task: Task) -> CalendarSpec:
             found.day_end,
         ),
     )
-
-
-def holders_of(
-    organisation: Organisation, position_ids: Iterable[int], *, on: dt.date
-) -> dict[int, list[int]]:
-    """{position id: [person ids]} of the current holders (acting included) who
-    are active, one query."""
-    wanted = sorted({pk for pk in position_ids if pk is not None})
-    found: dict[int, list[int]] = defaultdict(list)
-    if not wanted:
-        return found
-    rows = (
-        Holding.objects.current(on)
-        .filter(
-            organisation_id=organisation.pk,
-            position_id__in=wanted,
-            person__is_active=True,
-        )
-        .order_by("position_id", "person_id")
-        .values_list("position_id", "person_id")
-    )
-    for position_id, person_id in rows:
-        if person_id not in found[position_id]:
-            found[position_id].append(person_id)
-    return found
 
 
 def _users_of(person_ids: Iterable[int]) -> QuerySet[User]:

@@ -351,3 +351,51 @@ def test_chart_matches_finds_positions_by_title_code_or_holder_in_one_query(
     holding = Holding.objects.get(position=acme.forwarder_ops)
     org.end_holding(holding, actor=acme.admin, end_date=JAN_1, expected_version=None)
     assert queries.chart_matches(member, "joko") == {}
+
+
+def test_holders_of_lists_current_active_holders_acting_included(
+    acme, django_assert_num_queries
+):  # type: ignore[no-untyped-def]
+    """Definitive and acting holders on the day count; ended holdings, later
+    holdings and deactivated people do not; positions without holders are absent."""
+    acting = org.create_person(acme.organisation, actor=acme.admin, full_name="Sari")
+    org.assign_holder(
+        acme.director,
+        actor=acme.admin,
+        person=acting,
+        start_date=JAN_1,
+        is_acting=True,
+    )
+    later = org.create_person(acme.organisation, actor=acme.admin, full_name="Dewi")
+    org.assign_holder(
+        acme.export_staff,
+        actor=acme.admin,
+        person=later,
+        start_date=dt.date(2026, 3, 1),
+    )
+    gone = org.create_person(acme.organisation, actor=acme.admin, full_name="Agus")
+    org.assign_holder(
+        acme.export_head,
+        actor=acme.admin,
+        person=gone,
+        start_date=JAN_1,
+        end_date=dt.date(2026, 1, 31),
+        is_acting=True,
+    )
+    Person.objects.filter(pk=acme.joko.pk).update(is_active=False)
+    positions = [
+        acme.director.pk,
+        acme.export_head.pk,
+        acme.export_staff.pk,
+        acme.forwarder_ops.pk,
+        None,
+    ]
+    with django_assert_num_queries(1):
+        found = queries.holders_of(acme.organisation, positions, on=dt.date(2026, 2, 1))
+    assert dict(found) == {
+        acme.director.pk: [acting.pk],
+        acme.export_head.pk: [acme.rina.pk],
+        acme.export_staff.pk: [acme.budi.pk],
+    }
+    with django_assert_num_queries(0):
+        assert queries.holders_of(acme.organisation, [None], on=JAN_1) == {}

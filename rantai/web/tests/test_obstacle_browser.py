@@ -178,7 +178,9 @@ def test_raise_see_the_risk_back_it_with_verified_evidence_and_close_it(
     shot(page, "obstacle-detail.png")
     close = page.locator("#close")
     close.get_by_text("Resolve, with evidence").click()
-    close.get_by_label("Resolution").fill("The cartons came at 10; packing goes on.")
+    close.get_by_label("How it was resolved").fill(
+        "The cartons came at 10; packing goes on."
+    )
     close.get_by_label("The supplier's written notice (verified)").check()
     close.get_by_role("button", name="Resolve").click()
     resolution = page.locator("#resolution")

@@ -16,6 +16,7 @@ reads go through `rantai.obstacles.review_queries`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -220,40 +221,67 @@ def _hints(error: ValidationFailed) -> list[str]:
     return found
 
 
+def _save_section(
+    request: HttpRequest,
+    access: Access,
+    pk: int,
+    form: Any,
+    save: Callable[[dict[str, Any]], object],
+    *,
+    name: str,
+    success: str,
+    anchor: str,
+    hints: bool = False,
+) -> HttpResponse:
+    """The POST of one section form (`name`: text, factor, action) of the review
+    page: saved, back to the section; refused, the page with the form in place
+    (409 on a conflict, 422 on errors; with `hints`, blame hints are shown as
+    hints, a 200)."""
+    if form.is_valid():
+        try:
+            save(form.cleaned_data)
+        except Conflict as error:
+            form.add_error(None, error.message)
+            return _review_page(request, pk, status=409, **{f"{name}_form": form})
+        except ValidationFailed as error:
+            if hints and error.code == reviews.BLAME_HINTS_CODE:
+                return _review_page(
+                    request,
+                    pk,
+                    status=200,
+                    **{f"{name}_form": form, f"{name}_hints": _hints(error)},
+                )
+            apply_errors(form, error)
+        else:
+            messages.success(request, success)
+            return redirect(_url("review-detail", access, pk) + anchor)
+    return _review_page(request, pk, status=422, **{f"{name}_form": form})
+
+
 @org_view
 @require_http_methods(["POST"])
 def review_text(request: HttpRequest, pk: int) -> HttpResponse:
     """Write what happened and what was learned."""
     access, view = _editable(request, pk)
     form = _text_form(view, request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            reviews.update_review(
-                view.review,
-                actor=access.user,
-                expected_version=data["version"],
-                summary=data["summary"],
-                learned=data["learned"],
-                keep_as_written=data["keep_as_written"],
-            )
-        except Conflict as error:
-            form.add_error(None, error.message)
-            return _review_page(request, pk, status=409, text_form=form)
-        except ValidationFailed as error:
-            if error.code == reviews.BLAME_HINTS_CODE:
-                return _review_page(
-                    request,
-                    pk,
-                    status=200,
-                    text_form=form,
-                    text_hints=_hints(error),
-                )
-            apply_errors(form, error)
-        else:
-            messages.success(request, _("The review was saved."))
-            return redirect(_url("review-detail", access, pk) + "#summary")
-    return _review_page(request, pk, status=422, text_form=form)
+    return _save_section(
+        request,
+        access,
+        pk,
+        form,
+        lambda data: reviews.update_review(
+            view.review,
+            actor=access.user,
+            expected_version=data["version"],
+            summary=data["summary"],
+            learned=data["learned"],
+            keep_as_written=data["keep_as_written"],
+        ),
+        name="text",
+        success=_("The review was saved."),
+        anchor="#summary",
+        hints=True,
+    )
 
 
 @org_view
@@ -267,33 +295,26 @@ def factor_new(request: HttpRequest, pk: int) -> HttpResponse:
         parties=_parties(access),
         auto_id="factor-%s",
     )
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            reviews.add_factor(
-                view.review,
-                actor=access.user,
-                area=data["area"],
-                description=data["description"],
-                task=data["task"],
-                next_task=data["next_task"],
-                party=data["party"],
-                keep_as_written=data["keep_as_written"],
-            )
-        except ValidationFailed as error:
-            if error.code == reviews.BLAME_HINTS_CODE:
-                return _review_page(
-                    request,
-                    pk,
-                    status=200,
-                    factor_form=form,
-                    factor_hints=_hints(error),
-                )
-            apply_errors(form, error)
-        else:
-            messages.success(request, _("The contributing factor was added."))
-            return redirect(_url("review-detail", access, pk) + "#factors")
-    return _review_page(request, pk, status=422, factor_form=form)
+    return _save_section(
+        request,
+        access,
+        pk,
+        form,
+        lambda data: reviews.add_factor(
+            view.review,
+            actor=access.user,
+            area=data["area"],
+            description=data["description"],
+            task=data["task"],
+            next_task=data["next_task"],
+            party=data["party"],
+            keep_as_written=data["keep_as_written"],
+        ),
+        name="factor",
+        success=_("The contributing factor was added."),
+        anchor="#factors",
+        hints=True,
+    )
 
 
 @org_view
@@ -331,26 +352,24 @@ def action_new(request: HttpRequest, pk: int) -> HttpResponse:
         steps=_steps(view),
         auto_id="action-%s",
     )
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            reviews.add_action(
-                view.review,
-                actor=access.user,
-                description=data["description"],
-                owner=data["owner"],
-                due_on=data["due_on"],
-                proposes_change=data["proposes_change"],
-                step=data["step"],
-            )
-        except ValidationFailed as error:
-            apply_errors(form, error)
-        else:
-            messages.success(
-                request, _("The action item was added; its owner is told.")
-            )
-            return redirect(_url("review-detail", access, pk) + "#actions")
-    return _review_page(request, pk, status=422, action_form=form)
+    return _save_section(
+        request,
+        access,
+        pk,
+        form,
+        lambda data: reviews.add_action(
+            view.review,
+            actor=access.user,
+            description=data["description"],
+            owner=data["owner"],
+            due_on=data["due_on"],
+            proposes_change=data["proposes_change"],
+            step=data["step"],
+        ),
+        name="action",
+        success=_("The action item was added; its owner is told."),
+        anchor="#actions",
+    )
 
 
 @org_view
