@@ -963,6 +963,33 @@ def test_my_tasks_are_grouped_by_urgency(client, crew, shipment):  # noqa: F811
     assert relaxed.title in later_section
 
 
+def test_my_tasks_count_the_delays_of_open_obstacles(client, crew, shipment):  # noqa: F811
+    o = crew.o
+    run = start_run(shipment, o.member, title="Held up", days=30)
+    produce = tasks_of(run)["produce"]
+    client.force_login(crew.wawan)
+
+    def section(level: str) -> str:
+        """The tasks of one urgency ("" when there are none)."""
+        html = text(client.get(url("my-tasks", crew)))
+        marker = f'id="urgency-{level}"'
+        if marker not in html:
+            return ""
+        return html.split(marker, 1)[1].split("</section>", 1)[0]
+
+    assert run.title not in section("late")
+    # an obstacle on the whole run: six working weeks of hold
+    services.set_expected_delays(run, task_delays={}, hold_minutes=30 * 480)
+    assert run.title in section("late")
+    # the same delay on the task itself
+    services.set_expected_delays(
+        run, task_delays={produce.pk: 30 * 480}, hold_minutes=0
+    )
+    assert run.title in section("late")
+    services.set_expected_delays(run, task_delays={produce.pk: 0}, hold_minutes=0)
+    assert run.title not in section("late")
+
+
 def test_an_action_from_my_tasks_returns_there(client, crew, shipment):  # noqa: F811
     o = crew.o
     run = start_run(shipment, o.member)

@@ -1652,29 +1652,32 @@ def urgency(
     """(urgency, latest finish, slack in working minutes) of an open task.
 
     The latest finish is when the task must be done for the run to still meet its
-    due date (everything after it takes `path_to_end - duration`); the expected
-    finish is now plus its estimate (from its start, if it started). Late: expected
-    after the latest finish; at risk: less than a working day of slack; due soon:
-    the latest finish is at most DUE_SOON_WORKING_DAYS working days away.
+    due date (everything after it takes `path_to_end - estimate`); the expected
+    finish is now plus its estimate (from its start, if it started). A task's
+    estimate includes the expected delay of the open obstacles on it, and the
+    run's obstacles hold every unfinished task back (`Run.hold_minutes`), as in
+    every schedule. Late: expected after the latest finish; at risk: less than a
+    working day of slack; due soon: the latest finish is at most
+    DUE_SOON_WORKING_DAYS working days away.
     """
-    rest = max(task.path_to_end_minutes - task.duration_minutes, 0)
-    if task.duration_minutes:
+    estimate = task.duration_minutes + task.delay_minutes
+    rest = max(task.path_to_end_minutes - estimate, 0)
+    if estimate:
         # read as the end of work (16:00), not as the next morning's start
         latest = add_working_minutes(
             calendar,
-            subtract_working_minutes(
-                calendar, task.run.due_at, rest + task.duration_minutes
-            ),
-            task.duration_minutes,
+            subtract_working_minutes(calendar, task.run.due_at, rest + estimate),
+            estimate,
         )
     else:
         latest = subtract_working_minutes(calendar, task.run.due_at, rest)
+    hold = task.run.hold_minutes
     if task.started_at is not None and task.status != TaskStatus.READY:
-        expected = max(
-            now, add_working_minutes(calendar, task.started_at, task.duration_minutes)
-        )
+        expected = max(now, add_working_minutes(calendar, task.started_at, estimate))
     else:
-        expected = add_working_minutes(calendar, now, task.duration_minutes)
+        expected = add_working_minutes(calendar, now, estimate)
+    if hold:
+        expected = add_working_minutes(calendar, expected, hold)
     slack = working_minutes_between(calendar, expected, latest)
     if slack < 0:
         return URGENCY_LATE, latest, slack
