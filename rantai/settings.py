@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "rantai.workload",
     "rantai.roles",
     "rantai.obstacles",
+    "rantai.insight",
     "rantai.api",
     "rantai.web",
     "rantai.demo",

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from rantai.accounts.models import Organisation, User
+from rantai.audit import observers
 from rantai.audit.models import AuditEvent, AuditPersonalData
 from rantai.core import sql
 from rantai.core.errors import ValidationFailed
@@ -201,6 +202,7 @@ def record_many(
     )
     organisation.audit_sequence = sequence
     organisation.audit_head_hash = previous
+    observers.notify(organisation, events)
     return events
 
 

@@ -604,6 +604,98 @@ class StepDependency(Versioned):
         return f"{self.predecessor_id} → {self.successor_id}"
 
 
+# --- targets ----------------------------------------------------------------------
+
+
+class TargetStatus(models.TextChoices):
+    """A target's standing, computed by `chains.targets.roll_up` (never stored)."""
+
+    ON_TRACK = "on_track", _("on track")
+    AT_RISK = "at_risk", _("at risk")
+    MET = "met", _("met")
+    MISSED = "missed", _("missed")
+
+
+class Target(Versioned):
+    """A measurable work target for a period ("10,000 units to Kota A this quarter").
+
+    Set by the organisation (no party) or by one of its parties, owned by a position,
+    optionally under a parent target of the same unit. Runs declare the target they
+    contribute to; progress and status roll up from them (`chains.targets`).
+    """
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="targets"
+    )
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("part of"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+    )
+    party = models.ForeignKey(
+        "org.Party",
+        verbose_name=_("set by party"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="targets",
+        help_text=_("Empty for a target of the whole organisation."),
+    )
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    measure_quantity = models.DecimalField(
+        _("target quantity"), max_digits=16, decimal_places=2
+    )
+    measure_unit = models.CharField(_("unit"), max_length=50)
+    period_start = models.DateField(_("period starts"))
+    period_end = models.DateField(_("period ends"))
+    owner_position = models.ForeignKey(
+        "org.Position",
+        verbose_name=_("owner position"),
+        on_delete=models.PROTECT,
+        related_name="owned_targets",
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("target")
+        verbose_name_plural = _("targets")
+        ordering = ["period_start", "name"]
+        indexes = [models.Index(fields=["organisation", "period_end"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "name", "period_start"],
+                name="target_name_unique_per_period",
+                violation_error_message=_(
+                    "Another target with this name starts on the same day."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(measure_quantity__gt=0),
+                name="target_measure_positive",
+                violation_error_message=_(
+                    "The target quantity must be more than zero."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=F("period_start")),
+                name="target_period_ordered",
+                violation_error_message=_("The period cannot end before it starts."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(parent=F("id")),
+                name="target_not_own_parent",
+                violation_error_message=_("A target cannot be part of itself."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 # --- runs -------------------------------------------------------------------------
 
 
@@ -637,6 +729,14 @@ class Run(Versioned):
     )
     measure_unit = models.CharField(_("unit"), max_length=50)
     due_at = models.DateTimeField(_("due"))
+    target = models.ForeignKey(
+        Target,
+        verbose_name=_("contributes to target"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="runs",
+    )
     field_values = models.JSONField(_("field values"), default=dict, blank=True)
     status = models.CharField(
         _("status"), max_length=10, choices=RunStatus.choices, default=RunStatus.ACTIVE
