@@ -22,7 +22,9 @@ from rantai.api.routers import (
     delegations,
     duties,
     evidence,
+    feeds,
     holdings,
+    insight,
     me,
     memberships,
     notifications,
@@ -35,6 +37,7 @@ from rantai.api.routers import (
     roles,
     routes,
     runs,
+    targets,
     tasks,
     webhooks,
     workload,
@@ -143,5 +146,8 @@ for module in (
     evidence,
     obstacles,
     reviews,
+    targets,
+    insight,
+    feeds,
 ):
     api.add_router("/orgs/{org_slug}", module.router)

@@ -16,4 +16,9 @@ urlpatterns = [
     path("o/<slug:org>/", include("rantai.web.urls_assignment")),
     path("o/<slug:org>/", include("rantai.web.urls_evidence")),
     path("o/<slug:org>/", include("rantai.web.urls_obstacles")),
+    path("o/<slug:org>/", include("rantai.web.urls_targets")),
+    path("o/<slug:org>/", include("rantai.web.urls_insight")),
+    # Calendar feeds: the subscription page under /o/<org>/, the feed itself at
+    # /feeds/calendar/<secret>.ics (the secret is the credential).
+    path("", include("rantai.web.urls_feeds")),
 ]

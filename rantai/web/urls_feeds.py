@@ -1,0 +1,5 @@
+"""Web URLs of issue 8 (feeds; docs/design-insight.md)."""
+
+from django.urls import URLPattern, path  # noqa: F401
+
+urlpatterns: list[URLPattern] = []
