@@ -23,6 +23,9 @@ SCRIPTS = [
     "role_checks.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
     "obstacle_impact.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
     "warning_scan.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
+    "target_rollup.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
+    "dashboard.py",  # SQLite, and PostgreSQL when DATABASE_URL is set
+    "search.py",  # PostgreSQL for the 1,000,000-document figure: needs DATABASE_URL
 ]
 
 

@@ -117,6 +117,24 @@ def _replay(
     return response
 
 
+def store_for_replay(
+    request: HttpRequest, *, status: int, body: str, headers: dict[str, str]
+) -> None:
+    """Keep this answer, instead of the response, for a replay of the request's
+    Idempotency-Key: for an answer holding a secret shown only once (a calendar
+    feed's address), whose replay must not hold it. No key, nothing to do."""
+    record: IdempotencyRecord | None = getattr(request, _PENDING, None)
+    if record is None:
+        return
+    delattr(request, _PENDING)
+    record.response_status = status
+    record.response_body = body
+    record.response_headers = {
+        name: value for name, value in headers.items() if name in STORED_HEADERS
+    }
+    record.save(update_fields=["response_status", "response_body", "response_headers"])
+
+
 def one_transaction_per_write(
     run: Callable[..., HttpResponse],
 ) -> Callable[..., HttpResponse]:

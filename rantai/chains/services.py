@@ -59,6 +59,7 @@ from rantai.chains.models import (
     Step,
     StepDependency,
     StepRole,
+    Target,
     Task,
     TaskDependency,
     TaskRole,
@@ -1193,6 +1194,30 @@ def _version_plan(
     )
 
 
+def _check_run_target(organisation_id: int, unit: str, target_id: int) -> int:
+    """`start_run`'s check of the target (one statement; on PostgreSQL a share
+    lock, so a deactivation in flight is decided before or after this run)."""
+    from rantai.chains.targets import check_run_target
+
+    share = " FOR SHARE" if connection.features.has_select_for_update else ""
+    row = sql.fetchone(
+        "SELECT organisation_id, name, measure_unit, is_active "
+        f"FROM {sql.table(Target)} WHERE id = %s{share}",
+        [target_id],
+    )
+    if row is None:
+        raise ValidationFailed({"target": [_("The target no longer exists.")]})
+    check_run_target(
+        organisation_id=organisation_id,
+        measure_unit=unit,
+        target_organisation_id=row[0],
+        target_name=row[1],
+        target_unit=row[2],
+        target_active=bool(row[3]),
+    )
+    return target_id
+
+
 @transaction.atomic
 def start_run(
     version: ProcedureVersion,
@@ -1204,9 +1229,13 @@ def start_run(
     due_at: dt.datetime,
     objective: str = "",
     field_values: Mapping[str, Any] | None = None,
+    target: Target | None = None,
     now: dt.datetime | None = None,
 ) -> Run:
     """Start a run of a published version toward a target.
+
+    `target`, when given, is the `Target` the run contributes to: an active target
+    of the organisation counted in the run's unit (`chains.targets`).
 
     Copies the steps into tasks (roles and dependencies too); a step whose
     condition does not hold is skipped with the reason "condition not met" when
@@ -1264,6 +1293,10 @@ def start_run(
         raise ValidationFailed(
             {"measure_quantity": [_("The target quantity must be more than zero.")]}
         )
+    unit = _required_text("measure_unit", measure_unit)
+    target_id = None
+    if target is not None:
+        target_id = _check_run_target(organisation_id, unit, target.pk)
     run_fields, steps, step_roles, links = _version_plan(version.pk)
     values = clean_field_values(run_fields, field_values or {})
     run = Run(
@@ -1273,8 +1306,9 @@ def start_run(
         title=_required_text("title", title),
         objective=objective.strip(),
         measure_quantity=quantity,
-        measure_unit=_required_text("measure_unit", measure_unit),
+        measure_unit=unit,
         due_at=due_at,
+        target_id=target_id,
         field_values=values,
         started_by_id=actor.pk,
         started_at=now,
@@ -1283,7 +1317,13 @@ def start_run(
     )
     try:  # the model's own field rules (lengths, digits); the rows exist
         run.clean_fields(
-            exclude=["organisation", "procedure", "procedure_version", "started_by"]
+            exclude=[
+                "organisation",
+                "procedure",
+                "procedure_version",
+                "started_by",
+                "target",
+            ]
         )
     except DjangoValidationError as error:
         raise ValidationFailed(error.message_dict) from error
@@ -1470,6 +1510,7 @@ def start_run(
                 "tasks": len(tasks),
                 "ready": keys[TaskStatus.READY],
                 "skipped": keys[TaskStatus.SKIPPED],
+                **({"target": target_id} if target_id is not None else {}),
             },
         )
     ]

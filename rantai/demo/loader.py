@@ -74,9 +74,12 @@ from rantai.chains.models import (
     ProcedureVersion,
     RaciRole,
     Run,
+    RunStatus,
+    Target,
     Task,
 )
 from rantai.chains.projection import calendar_spec
+from rantai.demo.history import History, load_history
 from rantai.evidence import records as evidence
 from rantai.evidence.models import RecordKind, SourceKind, Verdict
 from rantai.evidence.records import NewFile, NewValue
@@ -102,6 +105,9 @@ from rantai.workload import services as workload
 from rantai.workload.models import Analysis, Entry, PositionSheet
 
 DEMO_SLUG = "nusantara-makmur"
+# Budi has been the acting (Plt) head of the warehouse since before the four months
+# of history (rantai.demo.history), whose consultations he answers.
+ACTING_DAYS = 150
 DEMO_PASSWORD = "rantai-demo"  # noqa: S105 - printed for the demo on purpose
 
 
@@ -557,7 +563,7 @@ def load(*, today: dt.date | None = None) -> Organisation:
             positions[position_code],
             actor=admin,
             person=people[full_name],
-            start_date=today - dt.timedelta(days=60) if acting else start,
+            start_date=today - dt.timedelta(days=ACTING_DAYS) if acting else start,
             is_acting=acting,
         )
     # a past holder, so position pages show history
@@ -573,7 +579,7 @@ def load(*, today: dt.date | None = None) -> Organisation:
         actor=admin,
         person=former,
         start_date=start,
-        end_date=today - dt.timedelta(days=61),
+        end_date=today - dt.timedelta(days=ACTING_DAYS + 1),
     )
     org.deactivate_person(former, actor=admin, expected_version=former.version)
     now = timezone.now()
@@ -608,6 +614,15 @@ def load(*, today: dt.date | None = None) -> Organisation:
             shipments=shipments,
             users=users,
             parties=parties,
+            people=people,
+            now=now,
+        )
+        load_insight(
+            organisation,
+            shipments=shipments,
+            users=users,
+            parties=parties,
+            positions=positions,
             people=people,
             now=now,
         )
@@ -712,6 +727,9 @@ SHIPMENT_STEPS: list[
 ]
 # Steps whose consulted positions must answer before the task completes.
 CONSULTATION_STEPS = {"produce"}
+# The shipment procedure was published before the four months of history
+# (rantai.demo.history) began.
+PUBLISHED_DAYS_AGO = 130
 
 
 @dataclass(frozen=True)
@@ -834,7 +852,10 @@ def load_chains(
                 successor=steps[key],
             )
     chains.publish(
-        version, actor=rina, expected_version=None, now=now - dt.timedelta(days=90)
+        version,
+        actor=rina,
+        expected_version=None,
+        now=now - dt.timedelta(days=PUBLISHED_DAYS_AGO),
     )
     version.refresh_from_db()
     # Publishing briefed everyone with a role in it; they read their briefings at
@@ -1939,3 +1960,179 @@ def _complete_review(
         expected_version=review.version,
         now=add_working_minutes(cal, written_at, 120),
     )
+
+
+# --- insight: four months of history, the quarter's targets ------------------------
+
+TARGET_NAME = "Shipments to Kota A — {period}"
+CHILD_TARGET_NAME = "Large shipments to Kota A — {period}"
+LARGE_SHIPMENT = 500  # units: the export unit's own share of the target
+
+
+@dataclass(frozen=True)
+class Insight:
+    """What `load_insight` made: the history and the targets of the quarter."""
+
+    history: History
+    target: Target
+    child: Target
+
+
+def _quarter(day: dt.date) -> tuple[dt.date, dt.date]:
+    first_month = (day.month - 1) // 3 * 3 + 1
+    start = dt.date(day.year, first_month, 1)
+    following = dt.date(
+        day.year + (first_month + 3 > 12), (first_month + 2) % 12 + 1, 1
+    )
+    return start, following - dt.timedelta(days=1)
+
+
+def _quarter_label(day: dt.date) -> str:
+    return f"Q{(day.month - 1) // 3 + 1} {day.year}"
+
+
+def target_period(
+    organisation: Organisation, kota_a: Run, *, now: dt.datetime
+) -> tuple[dt.date, dt.date, str]:
+    """The quarter of the load date (Asia/Jakarta), and its label. When the Kota A
+    run under way is due after the quarter's end (the demo loaded in the last
+    weeks of a quarter), the period runs on to the end of the next quarter, so
+    that the run still counts toward it."""
+    assert kota_a.due_at is not None
+    zone = zoneinfo.ZoneInfo(organisation.time_zone)
+    today = now.astimezone(zone).date()
+    start, end = _quarter(today)
+    label = _quarter_label(today)
+    due_day = kota_a.due_at.astimezone(zone).date()
+    if due_day > end:
+        end = _quarter(due_day)[1]
+        label = f"{label} – {_quarter_label(due_day)}"
+    return start, end, label
+
+
+def _target_quantity(
+    organisation: Organisation,
+    runs: list[Run],
+    *,
+    start: dt.date,
+    end: dt.date,
+) -> int:
+    """What the runs can deliver in the period when every run under way finishes
+    as projected — the completed runs' actual quantities within it and the
+    planned quantities of the runs under way projected to finish by its end —
+    rounded down to a hundred."""
+    zone = zoneinfo.ZoneInfo(organisation.time_zone)
+    total = Decimal(0)
+    for run in runs:
+        if run.completed_at is not None:
+            if start <= run.completed_at.astimezone(zone).date() <= end:
+                total += run.actual_quantity or 0
+            continue
+        finish = run.projected_finish_at or run.due_at
+        if finish is not None and finish.astimezone(zone).date() <= end:
+            total += run.measure_quantity
+    return int(total) // 100 * 100
+
+
+def load_insight(
+    organisation: Organisation,
+    *,
+    shipments: Shipments,
+    users: dict[str, User],
+    parties: dict[str, Party],
+    positions: dict[str, Position],
+    people: dict[str, Person],
+    now: dt.datetime,
+) -> Insight:
+    """The owner's dashboard and the targets (docs/user-guide/dashboard.md,
+    targets.md), through the services:
+
+    * four months of finished shipments (`rantai.demo.history`): some slow
+      batches and handovers, a few late runs with their completed reviews, a few
+      obstacles with their causes, raised and resolved;
+    * the organisation's target for the quarter, "Shipments to Kota A — Q…",
+      set by the Kepala Pemasaran and owned by her position: every shipment
+      finished in the quarter contributes, and so does, through the export
+      unit's own target of the large shipments (500 units or more, set by the
+      Ekspor unit, owned by the Kepala Ekspor), each large shipment under way.
+      Its quantity is what the runs deliver when every run under way finishes
+      as projected, rounded down to a hundred: so the target is at risk,
+      because the Kota A run (500 units) is at risk by its open obstacle, and
+      cannot be met without it — whatever day the demo is loaded."""
+    from rantai.chains import targets
+
+    history = load_history(
+        organisation,
+        shipments.version,
+        users=users,
+        people=people,
+        parties=parties,
+        now=now,
+    )
+    sari, rina = users["sari"], users["rina"]
+    kota_a = Run.objects.get(pk=shipments.in_progress.pk)
+    start, end, label = target_period(organisation, kota_a, now=now)
+    zone = zoneinfo.ZoneInfo(organisation.time_zone)
+    in_period = [
+        run
+        for run in Run.objects.filter(
+            organisation=organisation,
+            procedure=shipments.version.procedure,
+            completed_at__isnull=False,
+        ).order_by("completed_at", "id")
+        if start <= run.completed_at.astimezone(zone).date() <= end  # type: ignore[union-attr]
+    ]
+    large = list(
+        Run.objects.filter(
+            organisation=organisation,
+            procedure=shipments.version.procedure,
+            status=RunStatus.ACTIVE,
+            measure_quantity__gte=LARGE_SHIPMENT,
+        ).order_by("started_at", "id")
+    )
+    created_at = min(
+        _local_midnight(organisation, start) + dt.timedelta(hours=9),
+        now - dt.timedelta(hours=1),
+    )
+    target = targets.create_target(
+        organisation,
+        actor=sari,
+        name=TARGET_NAME.format(period=label),
+        description=(
+            "Units delivered to PT Sumber Rezeki in Kota A and confirmed by the "
+            "customer within the period, as agreed in the sales contract."
+        ),
+        measure_quantity=_target_quantity(
+            organisation, in_period + large, start=start, end=end
+        ),
+        measure_unit="units",
+        period_start=start,
+        period_end=end,
+        owner_position=positions["MKT-HEAD"],
+        now=created_at,
+    )
+    child = targets.create_target(
+        organisation,
+        actor=rina,
+        name=CHILD_TARGET_NAME.format(period=label),
+        description=(
+            "The export unit's share: the shipments of 500 units or more, which "
+            "need the approval of shipments above the value limit."
+        ),
+        measure_quantity=sum(int(run.measure_quantity) for run in large),
+        measure_unit="units",
+        period_start=start,
+        period_end=end,
+        owner_position=positions["EXP-HEAD"],
+        parent=target,
+        party=parties["EXP"],
+        now=created_at + dt.timedelta(minutes=30),
+    )
+    for run, toward in [(run, target) for run in in_period] + [
+        (run, child) for run in large
+    ]:
+        run.refresh_from_db()
+        targets.set_run_target(
+            run, actor=rina, expected_version=run.version, target=toward, now=now
+        )
+    return Insight(history=history, target=target, child=child)

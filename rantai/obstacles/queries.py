@@ -24,10 +24,18 @@ from rantai.obstacles.models import (
 )
 from rantai.org.models import Person
 
-__all__ = ["may_manage", "my_mitigations", "obstacle", "obstacles"]
+__all__ = [
+    "may_manage",
+    "my_mitigations",
+    "obstacle",
+    "obstacles",
+    "visible_obstacles",
+]
 
 
-def _visible(access: Access) -> QuerySet[Obstacle]:
+def visible_obstacles(access: Access) -> QuerySet[Obstacle]:
+    """Obstacles the caller may see (partners: of the runs their party takes part
+    in, on the run as a whole or on their own party's tasks)."""
     qs = Obstacle.objects.filter(organisation=access.organisation)
     party_id = access.partner_party_id
     if party_id is not None:
@@ -49,7 +57,9 @@ def obstacles(
 ) -> QuerySet[Obstacle]:
     """Visible obstacles, newest first, filtered; with their run, procedure,
     task and raiser. One query when evaluated."""
-    qs = _visible(access).select_related("run", "run__procedure", "task", "raised_by")
+    qs = visible_obstacles(access).select_related(
+        "run", "run__procedure", "task", "raised_by"
+    )
     if run is not None:
         qs = qs.filter(run_id=run.pk if isinstance(run, Run) else run)
     if task is not None:
@@ -68,7 +78,7 @@ def obstacle(access: Access, pk: int | str) -> Obstacle:
     supporting records and the records of its resolution (those the caller may
     see). Four queries."""
     qs = (
-        _visible(access)
+        visible_obstacles(access)
         .select_related("run", "run__procedure", "task", "raised_by", "closed_by")
         .prefetch_related(
             Prefetch(

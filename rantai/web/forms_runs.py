@@ -12,12 +12,16 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils import formats
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from rantai.chains.models import (
     DurationUnit,
     FieldType,
     RunField,
+    Target,
     Task,
 )
 from rantai.org.models import Party, Position
@@ -34,7 +38,14 @@ from rantai.web.forms import (
 # the run's own fields, e.g. a run field called "title").
 FIELD_PREFIX = "field_"
 YES, NO = "yes", "no"
-TARGET_FIELDS = ("title", "objective", "measure_quantity", "measure_unit", "due_date")
+TARGET_FIELDS = (
+    "title",
+    "objective",
+    "measure_quantity",
+    "measure_unit",
+    "due_date",
+    "target",
+)
 
 
 class NumberField(forms.CharField):
@@ -56,6 +67,33 @@ class NumberField(forms.CharField):
             return parse_int(text) if self.whole else parse_decimal(text)
         except CellError as error:
             raise ValidationError(error.message) from error
+
+
+def quantity(value: Decimal | int) -> str:
+    """A quantity in the reader's language, without trailing zeros: 10.000 or 2,5
+    (as `views.runs.number` writes it)."""
+    normal = Decimal(value).normalize()
+    if normal == normal.to_integral_value():
+        normal = normal.quantize(Decimal(1))
+    return formats.number_format(normal, use_l10n=True, force_grouping=True)
+
+
+def target_choice_label(target: Target) -> str:
+    """A target as a dropdown names it: "Kota A, Q1 (10,000 units, 1 Jan 2026 –
+    31 Mar 2026)" — the unit matters, since a run may only feed a target of its
+    own unit."""
+    return gettext("%(name)s (%(quantity)s %(unit)s, %(start)s – %(end)s)") % {
+        "name": target.name,
+        "quantity": quantity(target.measure_quantity),
+        "unit": target.measure_unit,
+        "start": formats.date_format(target.period_start, "j M Y"),
+        "end": formats.date_format(target.period_end, "j M Y"),
+    }
+
+
+class TargetChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Target) -> str:  # type: ignore[override]
+        return target_choice_label(obj)
 
 
 class TaskChoiceField(forms.ModelChoiceField):
@@ -125,9 +163,28 @@ class RunStartForm(RantaiForm):
         widget=DateInput(),
         help_text=_("Due by the end of this working day."),
     )
+    target = TargetChoiceField(
+        label=_("Contributes to target"),
+        queryset=Target.objects.none(),
+        required=False,
+        empty_label=_("— none —"),
+        help_text=_(
+            "Optional: the target this run counts toward. It must be active and "
+            "in the same unit as the run."
+        ),
+    )
 
-    def __init__(self, *args: Any, run_fields: list[RunField], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        run_fields: list[RunField],
+        targets: QuerySet[Target] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["target"].queryset = (  # type: ignore[attr-defined]
+            targets if targets is not None else Target.objects.none()
+        )
         self.run_fields = run_fields
         for run_field in run_fields:
             self.fields[FIELD_PREFIX + run_field.key] = _run_field(run_field)
@@ -187,6 +244,23 @@ class ResultForm(VersionedForm):
         label=_("Actual quantity"),
         help_text=_("What the run actually achieved, e.g. 480 (or 1.234,5)."),
     )
+
+
+class RunTargetForm(VersionedForm):
+    """Point a run at the target it contributes to, or at none (the run's
+    version guards it: a stale page writes nothing)."""
+
+    target = TargetChoiceField(
+        label=_("Contributes to target"),
+        queryset=Target.objects.none(),
+        required=False,
+        empty_label=_("— none —"),
+        help_text=_("Active targets in the run's own unit."),
+    )
+
+    def __init__(self, *args: Any, targets: QuerySet[Target], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["target"].queryset = targets  # type: ignore[attr-defined]
 
 
 class DecisionForm(VersionedForm):

@@ -53,6 +53,7 @@ from rantai.chains.models import (
     TaskStatus,
 )
 from rantai.core.errors import ValidationFailed
+from rantai.insight import queries as insight_queries
 
 router = Router(tags=["runs"])
 
@@ -84,6 +85,11 @@ class RunOut(Schema):
     procedure_version_number: int
     title: str
     target: TargetOut
+    contributes_to_target_id: int | None = Field(
+        None,
+        description="The organisation's target (`/targets/{id}`) whose progress "
+        "this run counts toward, if any.",
+    )
     field_values: dict[str, Any]
     status: RunStatus
     status_reason: str
@@ -99,6 +105,10 @@ class RunOut(Schema):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+    @staticmethod
+    def resolve_contributes_to_target_id(run: Run) -> int | None:
+        return run.target_id
 
     @staticmethod
     def resolve_procedure_code(run: Run) -> str:
@@ -212,6 +222,11 @@ class RunStart(Schema):
     due_at: dt.datetime | None = None
     field_values: dict[str, Any] = Field(
         default_factory=dict, description="Run field key → value."
+    )
+    contributes_to_target_id: int | None = Field(
+        None,
+        description="An active target of the organisation, in the run's unit, "
+        "that the run counts toward.",
     )
 
 
@@ -361,6 +376,16 @@ def start_run(
         "version_id",
     )
     due_at = _due_at(access, payload.due_date, payload.due_at)
+    target = (
+        None
+        if payload.contributes_to_target_id is None
+        # Only a target the caller may see: a hidden one looks unknown.
+        else require(
+            insight_queries.targets(access),
+            payload.contributes_to_target_id,
+            "contributes_to_target_id",
+        )
+    )
     try:
         run = chains.start_run(
             version,
@@ -371,8 +396,13 @@ def start_run(
             measure_unit=payload.measure_unit,
             due_at=due_at,
             field_values=payload.field_values,
+            target=target,
         )
     except ValidationFailed as error:
+        if "target" in error.errors:
+            errors = dict(error.errors)
+            errors["contributes_to_target_id"] = errors.pop("target")
+            raise ValidationFailed(errors) from error
         # A run field's problem names the field inside `field_values`.
         keys = set(
             RunField.objects.filter(procedure_version=version).values_list(

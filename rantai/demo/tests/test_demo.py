@@ -9,14 +9,15 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from rantai.accounts.access import access_for
-from rantai.accounts.models import Role, User
+from rantai.accounts.models import Organisation, Role, User
 from rantai.audit import services as audit
 from rantai.audit.models import AuditEvent
 from rantai.demo import loader
@@ -25,9 +26,19 @@ from rantai.org.models import Holding, Party, PartyKind, Person, Position
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture
-def demo(db):  # type: ignore[no-untyped-def]
-    return loader.load()
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker) -> Iterator[Organisation]:  # type: ignore[no-untyped-def]
+    """The demo, loaded once for the module (its history makes a load take a
+    while): its tests only read it. It lives in an outer transaction that is
+    rolled back afterwards, so no other test sees it."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        try:
+            yield loader.load()
+        finally:
+            transaction.set_rollback(True)
 
 
 def test_the_demo_organisation_has_the_units_of_the_story(demo):
@@ -87,7 +98,9 @@ def test_the_demo_obeys_the_holder_rules(demo):
     former = Person.objects.get(organisation=demo, full_name="Bambang Sutrisno")
     assert former.is_active is False
     [past] = former.holdings.all()
-    assert past.end_date == timezone.localdate() - dt.timedelta(days=61)
+    assert past.end_date == timezone.localdate() - dt.timedelta(
+        days=loader.ACTING_DAYS + 1
+    )
 
 
 def test_every_demo_login_has_its_stated_role(demo):

@@ -24,7 +24,8 @@ from rantai.chains.models import (
     TaskStatus,
     VersionStatus,
 )
-from rantai.demo import loader
+from rantai.demo import history, loader
+from rantai.demo.tests.helpers import history_bells, story_bells
 from rantai.notifications import events
 from rantai.notifications.models import Notification
 from rantai.org.models import Person
@@ -86,9 +87,17 @@ def test_production_asks_the_warehouse_and_the_delivery_informs_two_heads(demo):
 def test_one_consultation_waits_for_the_acting_head_of_the_warehouse(demo):
     consultations = {
         (c.task.run.title, c.position.code, c.status, c.answered_by_id is not None)
-        for c in Consultation.objects.filter(organisation=demo).select_related(
-            "task__run", "position"
-        )
+        for c in Consultation.objects.filter(organisation=demo)
+        .exclude(task__run__title__contains=history.HISTORY_MARK)
+        .select_related("task__run", "position")
+    }
+    # the four months of history: Budi answered every one
+    past = Consultation.objects.filter(
+        organisation=demo, task__run__title__contains=history.HISTORY_MARK
+    )
+    assert past.count() == len(history.plans(demo, now=timezone.now()))
+    assert set(past.values_list("status", "answered_by__username")) == {
+        (ConsultationStatus.ANSWERED, "budi")
     }
     # the two runs whose production finished had Budi's answer first
     assert consultations == {
@@ -254,20 +263,31 @@ def test_the_fairness_report_shows_the_overrides_and_flags_the_concentration(dem
 
 
 def test_the_bells_of_roles(demo):
+    roles_bells = Notification.objects.filter(
+        organisation=demo,
+        event_type__in=(
+            events.TASK_ASSIGNED,
+            events.TASK_COMPLETED,
+            events.TASK_ESCALATED,
+            events.CONSULTATION_REQUESTED,
+            events.CONSULTATION_ANSWERED,
+            events.BRIEFING_ISSUED,
+            events.BRIEFING_REMINDER,
+        ),
+    ).select_related("recipient")
     bells = {
         (n.recipient.username, n.event_type, n.read_at is not None)
-        for n in Notification.objects.filter(
-            organisation=demo,
-            event_type__in=(
-                events.TASK_ASSIGNED,
-                events.TASK_COMPLETED,
-                events.TASK_ESCALATED,
-                events.CONSULTATION_REQUESTED,
-                events.CONSULTATION_ANSWERED,
-                events.BRIEFING_ISSUED,
-                events.BRIEFING_REMINDER,
-            ),
-        )
+        for n in story_bells(demo, roles_bells)
+    }
+    # the four months of history rang the same bells, and all were read
+    past = history_bells(demo, roles_bells)
+    assert {
+        (n.recipient.username, n.event_type, n.read_at is not None) for n in past
+    } == {
+        ("budi", "consultation.requested", True),
+        ("agus", "consultation.answered", True),
+        ("rina", "task.completed", True),
+        ("budi", "task.completed", True),
     }
 
     assert bells == {

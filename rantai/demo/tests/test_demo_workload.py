@@ -5,11 +5,13 @@ underloaded — built through the services like the rest of the demo."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 from django.utils import timezone
 
 from rantai.accounts.access import access_for
@@ -27,10 +29,19 @@ from rantai.org.models import Person
 from rantai.workload import queries
 from rantai.workload.models import Analysis, AnalysisStatus, Entry, PositionSheet
 
+pytestmark = pytest.mark.django_db
 
-@pytest.fixture
-def demo(db) -> Organisation:  # type: ignore[no-untyped-def]
-    return loader.load()
+
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker) -> Iterator[Organisation]:  # type: ignore[no-untyped-def]
+    """The demo, loaded once for the module (its history makes a load take a
+    while): its tests only read it. It lives in an outer transaction that is
+    rolled back afterwards, so no other test sees it."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        try:
+            yield loader.load()
+        finally:
+            transaction.set_rollback(True)
 
 
 def the_analysis(demo: Organisation) -> Analysis:

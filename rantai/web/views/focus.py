@@ -9,6 +9,9 @@ them what to do next, and nothing else:
   or on behalf of someone who delegated to them, soonest due first;
 * **Your requests that are stuck** — returned to them for revision, or waiting past
   the time limit of their stage (with a nudge to the approvers);
+* **Targets** — the targets of the period their work contributes to or that a
+  position they hold owns (`insight.queries.focus_targets`), at risk first, each
+  with its progress bar and the first line of why;
 * **Targets your work feeds** — the runs their tasks belong to: the target, the due
   date, the projected finish and whether it will be met;
 * **Your input is asked** — consultations waiting for a position they hold (the
@@ -66,6 +69,7 @@ from rantai.chains.models import (
     TaskStatus,
 )
 from rantai.chains.scheduling import DepInput, Schedule, TaskInput, compute_schedule
+from rantai.insight import queries as insight_queries
 from rantai.obstacles import queries as obstacle_queries
 from rantai.obstacles import review_queries
 from rantai.obstacles import warnings as warning_services
@@ -75,6 +79,7 @@ from rantai.roles import briefings as briefing_services
 from rantai.roles import queries as roles_queries
 from rantai.web.access import org_view, render_page
 from rantai.web.views import obstacles as obstacle_views
+from rantai.web.views import targets as target_views
 from rantai.web.views.approvals import nudge_interval, time_left
 from rantai.web.views.runs import (
     URGENCY_AT_RISK,
@@ -524,6 +529,11 @@ def focus(request: HttpRequest) -> HttpResponse:
     obstacles = _obstacles_to_answer(access, now=now)
     mitigations = list(obstacle_queries.my_mitigations(access)[: SECTION_LIMIT + 1])
     review_actions = review_queries.my_actions(access)
+    # Issue 8: the targets the caller's work contributes to (`focus_targets`).
+    goal_targets = sorted(
+        insight_queries.focus_targets(access, now=now),
+        key=lambda item: target_views.STATUS_ORDER.get(item.status, 9),
+    )
     urgent = {URGENCY_LATE, URGENCY_AT_RISK, URGENCY_DUE_SOON}
     return render_page(
         request,
@@ -540,6 +550,11 @@ def focus(request: HttpRequest) -> HttpResponse:
         stuck_more=stuck_more,
         targets=targets[:SECTION_LIMIT],
         targets_count=len(targets),
+        goal_targets=[
+            target_views.node(progress, id_prefix="focus-target", with_children=False)
+            for progress in goal_targets[:SECTION_LIMIT]
+        ],
+        goal_targets_count=len(goal_targets),
         takes_part=takes_part,
         to_fill=to_fill,
         asked=asked[:SECTION_LIMIT],

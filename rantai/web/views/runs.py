@@ -48,6 +48,7 @@ from rantai.approvals.models import (
 )
 from rantai.audit import queries as audit_queries
 from rantai.chains import projection, queries, services
+from rantai.chains import targets as target_services
 from rantai.chains.calendar import (
     CalendarSpec,
     add_working_minutes,
@@ -71,12 +72,14 @@ from rantai.chains.models import (
     TaskStatus,
     VersionStatus,
 )
+from rantai.chains.models import Target as TargetModel
 from rantai.chains.rules import to_minutes
 from rantai.chains.scheduling import Schedule, TaskSchedule
 from rantai.core.errors import Conflict, PermissionDenied, ValidationFailed
 from rantai.evidence.models import CitingKind
+from rantai.insight import queries as insight_queries
 from rantai.org.models import Party, PartyKind, Position
-from rantai.web import forms_evidence, forms_runs
+from rantai.web import forms_evidence, forms_runs, forms_targets
 from rantai.web.access import apply_errors, handle_form, org_view
 from rantai.web.access import render_page as _page
 from rantai.web.forms import active_positions
@@ -310,10 +313,16 @@ def run_start(request: HttpRequest) -> HttpResponse:
             "web/runs/run_start_choose.html",
             nav="runs",
             versions=_startable_versions(access),
+            # Started from a target's page: the target comes along.
+            target_id=_positive_int(request.GET.get("target")),
         )
     run_fields = list(RunField.objects.filter(procedure_version=version))
     form = forms_runs.RunStartForm(
-        request.POST if request.method == "POST" else None, run_fields=run_fields
+        request.POST if request.method == "POST" else None,
+        run_fields=run_fields,
+        targets=_visible_active_targets(access),
+        # `?target=<pk>`: started from the target's page.
+        initial={"target": _positive_int(request.GET.get("target"))},
     )
 
     def save(data: dict[str, Any]) -> str:
@@ -326,6 +335,7 @@ def run_start(request: HttpRequest) -> HttpResponse:
             measure_unit=data["measure_unit"],
             due_at=services.due_at_for_date(access.organisation, data["due_date"]),
             field_values=form.field_values(),
+            target=data["target"],
         )
         return _url("run-detail", access, run.pk)
 
@@ -860,6 +870,59 @@ def _run_rights(
     )
 
 
+def _may_set_target(actor: services.Actor, run: Run) -> bool:
+    """Whoever may manage the run (its process owner) points it at a target —
+    the rule of the run's due date; a final run may still be re-pointed."""
+    return actor.is_process_owner(run.procedure.owner_position_id)
+
+
+def _visible_active_targets(access: Access) -> Any:
+    """The active targets the caller may see (a partner: only its party's and those
+    its runs contribute to, so no other target is shown or can be picked)."""
+    targets = forms_targets.active_targets(access.organisation)
+    if access.sees_whole_organisation:
+        return targets
+    return targets.filter(pk__in=insight_queries.targets(access).values("pk"))
+
+
+def _target_choices(access: Access, run: Run) -> Any:
+    """The targets a run may be pointed at: the visible active targets of the
+    run's own unit (compared without case, as the service compares them)."""
+    return _visible_active_targets(access).filter(
+        measure_unit__iexact=run.measure_unit.strip()
+    )
+
+
+def _run_target(
+    access: Access, run: Run, actor: services.Actor
+) -> tuple[TargetModel | None, list[TargetModel] | None]:
+    """The target the run contributes to, and — for those who may change it —
+    the targets it may be pointed at instead. One query when the run has a
+    target or the caller may change it, none otherwise."""
+    if not _may_set_target(actor, run):
+        if run.target_id is None:
+            return None, None
+        if Run.target.is_cached(run):  # already read with the run
+            return run.target, None
+        return TargetModel.objects.filter(pk=run.target_id).first(), None
+    found = list(
+        TargetModel.objects.filter(organisation=access.organisation)
+        .filter(
+            Q(pk=run.target_id)
+            | Q(is_active=True, measure_unit__iexact=run.measure_unit.strip())
+        )
+        .order_by("-period_start", "name", "pk")
+    )
+    current = next((target for target in found if target.pk == run.target_id), None)
+    options = [
+        target
+        for target in found
+        if target.is_active
+        and target.measure_unit.strip().lower() == run.measure_unit.strip().lower()
+    ]
+    return current, options
+
+
 def _pending_approvals(access: Access, run: Run) -> list[ApprovalRequest]:
     """The run's approval requests in progress (its due date, deviations, task
     completions), oldest first: one query (none for a partner, who sees none)."""
@@ -919,6 +982,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     for item in deviations:
         item.cited = deviation_cited.get(item.deviation.pk)
+    contributes_to, target_options = _run_target(access, run, actor)
     fields: list[tuple[RunField, Any]] = []
     if access.sees_whole_organisation:
         for run_field in RunField.objects.filter(
@@ -931,6 +995,13 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         nav="runs",
         run=run,
         target=_target(run, schedule, calendar, day_minutes),
+        contributes_to=contributes_to,
+        target_options=None
+        if target_options is None
+        else [
+            (option.pk, forms_runs.target_choice_label(option))
+            for option in target_options
+        ],
         fields=fields,
         rows=rows,
         gantt=_gantt(run, rows, calendar=calendar, now=now) if rows else "",
@@ -1775,4 +1846,43 @@ def my_tasks(request: HttpRequest) -> HttpResponse:
         count=len(tasks),
         upcoming=upcoming,
         next_url=_url("my-tasks", access),
+    )
+
+
+# --- the target a run contributes to -------------------------------------------------
+
+
+@org_view
+@require_http_methods(["GET", "POST"])
+def run_target(request: HttpRequest, pk: int) -> HttpResponse:
+    """Point a run at the target it contributes to, or at none: its process
+    owner does (`chains.targets.set_run_target` decides again). A stale page
+    answers 409 and changes nothing."""
+    access, run = _visible_run(request, pk)
+    choices = _target_choices(access, run)
+
+    def make_form(data: Any, *, initial: dict[str, Any]) -> forms.Form:
+        return forms_runs.RunTargetForm(
+            data, initial={"target": run.target_id, **initial}, targets=choices
+        )
+
+    return _run_action(
+        request,
+        pk,
+        allowed=_may_set_target,
+        make_form=make_form,
+        act=lambda access, run, data: target_services.set_run_target(
+            run,
+            actor=access.user,
+            expected_version=data["version"],
+            target=data["target"],
+        ),
+        title=_("Choose the target “%(title)s” contributes to"),
+        submit=_("Save"),
+        success=_("The target of “%(title)s” was saved."),
+        intro=_(
+            "A run counts toward one target: within the target's period, what it "
+            "achieves when completed, and what it is projected to achieve while "
+            "under way."
+        ),
     )

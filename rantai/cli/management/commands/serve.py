@@ -24,6 +24,13 @@ class Command(BaseCommand):
         workers = options["workers"] or int(os.environ.get("WEB_CONCURRENCY", "2"))
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
+            # An installation upgraded from before search gets its index once; the
+            # audit trail keeps it current from then on.
+            from rantai.insight.indexing import reindex_missing
+
+            built = reindex_missing()
+            if built:
+                self.stdout.write(f"Search index built: {built} documents")
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
         bind = f"{options['host']}:{port}"

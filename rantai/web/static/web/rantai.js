@@ -71,3 +71,18 @@
     }
   });
 })();
+
+// "/" focuses the search box of the header, unless one is typing in a field.
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) {
+    return;
+  }
+  if (event.target.closest("input, textarea, select, [contenteditable]")) {
+    return;
+  }
+  var box = document.querySelector("[data-search-shortcut]");
+  if (box) {
+    event.preventDefault();
+    box.focus();
+  }
+});
