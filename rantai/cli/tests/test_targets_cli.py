@@ -317,7 +317,7 @@ def test_update_and_deactivate_with_versions(w):
     )
     assert (with_children.returncode, str(with_children)) == (
         1,
-        "Deactivate or move its 1 active sub-targets first.",
+        "Deactivate or move its active sub-target first.",
     )
     assert child == f"Target {kota_a.pk} deactivated.\n"
     assert auditor.returncode == 1
